@@ -1,0 +1,128 @@
+// The HTTP face of edgechat, the same on every runtime: health, metrics, the room API and
+// the checks in front of the WebSocket upgrade. Where rooms live (this process, or a
+// Durable Object) is behind RoomBackend; the chat page comes from the runtime's `assets`.
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { secureHeaders } from 'hono/secure-headers';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { Config } from './config.ts';
+import type { JoinRequest } from './room.ts';
+import { logEvent } from './log.ts';
+import {
+  JoinQuery,
+  MessagesQuery,
+  RoomName,
+  describeIssues,
+  type HttpErrorCode,
+  type RoomInfo,
+  type RoomMessages,
+} from './protocol.ts';
+
+export interface RoomBackend {
+  info(room: string): RoomInfo | Promise<RoomInfo>;
+  messages(room: string, since: number | undefined, limit: number): RoomMessages | Promise<RoomMessages>;
+  /** Upgrades a request that passed every check and joins the room. */
+  connect(c: Context, room: string, join: JoinRequest): Response | Promise<Response>;
+}
+
+export interface AppOptions {
+  config: Config;
+  rooms: RoomBackend;
+  /** Prometheus text for /metrics; runtimes without a process to measure leave it out. */
+  metrics?: () => string;
+  /** Serves static/ (the chat page); registered after every other route. */
+  assets?: MiddlewareHandler;
+}
+
+export function createApp({ config, rooms, metrics, assets }: AppOptions): Hono {
+  const app = new Hono();
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+
+  if (metrics) {
+    app.get('/metrics', (c) => c.text(metrics(), 200, { 'content-type': 'text/plain; version=0.0.4' }));
+  }
+
+  app.get('/api/rooms/:room', async (c) => {
+    const room = RoomName.safeParse(c.req.param('room'));
+    if (!room.success) return httpError(c, 400, 'bad_room', describeIssues(room.error, 'room'));
+    return c.json(await rooms.info(room.data));
+  });
+
+  app.get('/api/rooms/:room/messages', async (c) => {
+    const room = RoomName.safeParse(c.req.param('room'));
+    if (!room.success) return httpError(c, 400, 'bad_room', describeIssues(room.error, 'room'));
+    const query = MessagesQuery.safeParse(c.req.query());
+    if (!query.success) {
+      const field = String(query.error.issues[0]?.path[0]);
+      return httpError(c, 400, field === 'limit' ? 'bad_limit' : 'bad_since', describeIssues(query.error));
+    }
+    const limit = Math.min(query.data.limit ?? config.historyLimit, config.historyLimit);
+    return c.json(await rooms.messages(room.data, query.data.since, limit));
+  });
+
+  app.get('/ws/:room', (c) => {
+    const room = RoomName.safeParse(c.req.param('room'));
+    if (!room.success) return httpError(c, 400, 'bad_room', describeIssues(room.error, 'room'));
+    const query = JoinQuery.safeParse(c.req.query());
+    if (!query.success) {
+      const field = String(query.error.issues[0]?.path[0]);
+      return httpError(c, 400, field === 'since' ? 'bad_since' : 'bad_name', describeIssues(query.error));
+    }
+    if (!originAllowed(c, config.allowedOrigins)) {
+      return httpError(c, 403, 'bad_origin', 'this origin may not open chat connections');
+    }
+    if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
+      return httpError(c, 426, 'upgrade_required', 'connect with a WebSocket client', {
+        upgrade: 'websocket',
+      });
+    }
+    return rooms.connect(c, room.data, query.data);
+  });
+
+  if (assets) {
+    app.use(
+      '*',
+      secureHeaders({
+        contentSecurityPolicy: {
+          defaultSrc: ["'self'"],
+          connectSrc: ["'self'"],
+          imgSrc: ["'self'", 'data:'],
+          objectSrc: ["'none'"],
+          frameAncestors: ["'none'"],
+        },
+      }),
+      assets,
+    );
+  }
+
+  app.notFound((c) => httpError(c, 404, 'not_found', `nothing at ${c.req.method} ${c.req.path}`));
+  app.onError((error, c) => {
+    logEvent('http_fault', { path: c.req.path, error: String(error) });
+    return httpError(c, 500, 'internal', 'internal error');
+  });
+  return app;
+}
+
+function httpError(
+  c: Context,
+  status: ContentfulStatusCode,
+  code: HttpErrorCode,
+  message: string,
+  headers?: Record<string, string>,
+): Response {
+  return c.json({ error: { code, message } }, status, headers);
+}
+
+/**
+ * Browsers always send Origin on WebSocket requests; other clients usually do not and
+ * are let in. The request's own origin counts, including as seen through a TLS proxy
+ * that says so in X-Forwarded-Proto.
+ */
+function originAllowed(c: Context, allowed: readonly string[]): boolean {
+  const origin = c.req.header('origin');
+  if (origin === undefined) return true;
+  const url = new URL(c.req.url);
+  if (origin === url.origin || allowed.includes(origin)) return true;
+  const forwardedProto = c.req.header('x-forwarded-proto')?.split(',')[0]?.trim();
+  return forwardedProto !== undefined && origin === `${forwardedProto}://${url.host}`;
+}

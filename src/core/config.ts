@@ -1,0 +1,92 @@
+// Configuration from environment variables, shared by every runtime. Each runtime hands
+// over its own environment (process.env, Deno.env, a Worker's bindings) as plain strings.
+import { z } from 'zod';
+
+const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
+    .optional()
+    .transform((value) => value ?? fallback);
+
+const origins = z
+  .string()
+  .optional()
+  .transform((list) =>
+    (list ?? '')
+      .split(',')
+      .map((origin) => origin.trim())
+      .filter((origin) => origin !== ''),
+  )
+  .pipe(
+    z.array(
+      z
+        .string()
+        .refine(
+          (origin) => URL.canParse(origin) && new URL(origin).origin === origin,
+          'each entry must be an exact origin such as https://chat.example.com',
+        ),
+    ),
+  );
+
+const ConfigSchema = z.object({
+  PORT: integer(8787, 0, 65535),
+  HOST: z.string().trim().min(1).optional().transform((host) => host ?? '0.0.0.0'),
+  ALLOWED_ORIGINS: origins,
+  HISTORY_LIMIT: integer(100, 0, 100_000),
+  MAX_TEXT: integer(2000, 1, 1_000_000),
+  MAX_FRAME_BYTES: integer(16384, 64, 16 * 1024 * 1024),
+  MAX_ROOM_MEMBERS: integer(1000, 1),
+  RATE_LIMIT_BURST: integer(20, 0),
+  RATE_LIMIT_PER_SEC: integer(5, 0),
+  ROOM_IDLE_TTL_MS: integer(5 * 60_000, 0),
+  PING_INTERVAL_MS: integer(30_000, 100),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  allowedOrigins: readonly string[];
+  historyLimit: number;
+  maxText: number;
+  maxFrameBytes: number;
+  maxRoomMembers: number;
+  /** Token bucket size; rate limiting is off when this or `ratePerSecond` is 0. */
+  rateBurst: number;
+  ratePerSecond: number;
+  roomIdleTtlMs: number;
+  pingIntervalMs: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Reads the configuration; throws a ConfigError whose message is one line naming the variable. */
+export function readConfig(env: Record<string, string | undefined>): Config {
+  const parsed = ConfigSchema.safeParse(
+    Object.fromEntries(Object.keys(ConfigSchema.shape).map((key) => [key, env[key]])),
+  );
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0]);
+    throw new ConfigError(`invalid ${variable}=${JSON.stringify(env[variable])}: ${issue.message}`);
+  }
+  const c = parsed.data;
+  return {
+    port: c.PORT,
+    host: c.HOST,
+    allowedOrigins: c.ALLOWED_ORIGINS,
+    historyLimit: c.HISTORY_LIMIT,
+    maxText: c.MAX_TEXT,
+    maxFrameBytes: c.MAX_FRAME_BYTES,
+    maxRoomMembers: c.MAX_ROOM_MEMBERS,
+    rateBurst: c.RATE_LIMIT_BURST,
+    ratePerSecond: c.RATE_LIMIT_PER_SEC,
+    roomIdleTtlMs: c.ROOM_IDLE_TTL_MS,
+    pingIntervalMs: c.PING_INTERVAL_MS,
+  };
+}

@@ -1,0 +1,36 @@
+// Rooms held in this process (Node, Deno, Bun): the RoomBackend over a RoomRegistry,
+// joined through Hono's WebSocket helper of the runtime at hand.
+import type { Context } from 'hono';
+import type { WSContext, WSEvents } from 'hono/ws';
+import type { RoomBackend } from './app.ts';
+import type { RoomRegistry } from './registry.ts';
+import type { Connection, Room } from './room.ts';
+
+/** The `upgradeWebSocket(c, events)` form that every Hono runtime helper offers. */
+export type Upgrade = (c: Context, events: WSEvents) => Promise<Response>;
+
+export function localRooms(
+  registry: RoomRegistry,
+  upgrade: Upgrade,
+  toConnection: (ws: WSContext) => Connection,
+): RoomBackend {
+  return {
+    info: (name) => registry.get(name).info(),
+    messages: (name, since, limit) => {
+      const room = registry.get(name);
+      return { room: room.name, epoch: room.epoch, messages: room.messages(since, limit) };
+    },
+    connect: (c, name, join) => {
+      let room: Room | undefined;
+      return upgrade(c, {
+        onOpen: (_event, ws) => {
+          // Looked up on open, not on request: the room may have been forgotten meanwhile.
+          const candidate = registry.get(name);
+          if (candidate.join(toConnection(ws), join)) room = candidate;
+        },
+        onMessage: (event, ws) => room?.receive(toConnection(ws), event.data as string | ArrayBuffer),
+        onClose: (event, ws) => room?.leave(toConnection(ws), event.code),
+      });
+    },
+  };
+}

@@ -1,0 +1,179 @@
+// Wire protocol v1 (see docs/protocol.md). These zod schemas are the single source of
+// truth: the TypeScript types are inferred from them, inbound frames and query
+// parameters are validated by them, and schema/protocol.schema.json is generated from them.
+import { z } from 'zod';
+
+/** Room names are compared lower-cased, so `Lobby` and `lobby` are one room. */
+export const RoomName = z
+  .string()
+  .transform((room) => room.toLowerCase())
+  .pipe(
+    z
+      .string()
+      .regex(
+        /^[a-z0-9][a-z0-9_-]{0,63}$/,
+        '1-64 characters of a-z, 0-9, "_" or "-", starting with a letter or digit',
+      ),
+  );
+
+// \p{Cc} covers C0/C1 controls, including newline and tab.
+const CONTROL_CHARACTER = /\p{Cc}/u;
+
+/** A display name: trimmed, 1-32 characters (code points), no control characters. */
+export const DisplayName = z
+  .string()
+  .trim()
+  .refine((name) => [...name].length >= 1, 'must not be empty')
+  .refine((name) => [...name].length <= 32, 'must be at most 32 characters')
+  .refine((name) => !CONTROL_CHARACTER.test(name), 'must not contain control characters');
+
+/** A sequence number as it appears in a query string. */
+export const SequenceParam = z
+  .string()
+  .regex(/^\d{1,15}$/, 'must be an integer >= 0')
+  .transform(Number);
+
+export const JoinQuery = z.object({
+  name: DisplayName.optional(),
+  since: SequenceParam.optional(),
+  epoch: z.string().max(64).optional(),
+});
+export type JoinQuery = z.infer<typeof JoinQuery>;
+
+export const MessagesQuery = z.object({
+  since: SequenceParam.optional(),
+  limit: z
+    .string()
+    .regex(/^\d{1,6}$/, 'must be an integer >= 1')
+    .transform(Number)
+    .pipe(z.number().int().min(1, 'must be an integer >= 1'))
+    .optional(),
+});
+
+// ---- shared shapes ----
+
+export const Member = z.object({ id: z.string(), name: z.string() });
+export type Member = z.infer<typeof Member>;
+
+const ClientId = z.string().min(1).max(64);
+
+export const ChatMessage = z.object({
+  type: z.literal('message'),
+  room: z.string(),
+  seq: z.number().int().min(1),
+  id: z.string(),
+  from: Member,
+  text: z.string(),
+  ts: z.number().int(),
+  cid: ClientId.optional(),
+});
+export type ChatMessage = z.infer<typeof ChatMessage>;
+
+// ---- client → server ----
+
+export const ClientFrame = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('message'), text: z.string(), cid: ClientId.optional() }),
+  z.object({ type: z.literal('typing'), active: z.boolean() }),
+  z.object({ type: z.literal('rename'), name: z.string() }),
+  z.object({ type: z.literal('ping') }),
+]);
+export type ClientFrame = z.infer<typeof ClientFrame>;
+
+// ---- server → client ----
+
+export const ErrorCode = z.enum(['bad_json', 'bad_message', 'bad_text', 'bad_name', 'rate_limited']);
+export type ErrorCode = z.infer<typeof ErrorCode>;
+
+export const Welcome = z.object({
+  type: z.literal('welcome'),
+  room: z.string(),
+  epoch: z.string(),
+  seq: z.number().int().min(0),
+  you: Member,
+  members: z.array(Member),
+  history: z.array(ChatMessage),
+  recovered: z.boolean().optional(),
+});
+export type Welcome = z.infer<typeof Welcome>;
+
+export const Presence = z.object({
+  type: z.literal('presence'),
+  event: z.enum(['join', 'leave', 'rename']),
+  member: Member,
+  count: z.number().int().min(0),
+});
+export type Presence = z.infer<typeof Presence>;
+
+export const Typing = z.object({ type: z.literal('typing'), from: Member, active: z.boolean() });
+
+export const ErrorFrame = z.object({
+  type: z.literal('error'),
+  code: ErrorCode,
+  message: z.string(),
+  cid: ClientId.optional(),
+  retryAfterMs: z.number().int().min(0).optional(),
+});
+export type ErrorFrame = z.infer<typeof ErrorFrame>;
+
+export const Pong = z.object({ type: z.literal('pong') });
+
+export const ServerFrame = z.discriminatedUnion('type', [
+  Welcome,
+  ChatMessage,
+  Presence,
+  Typing,
+  ErrorFrame,
+  Pong,
+]);
+export type ServerFrame = z.infer<typeof ServerFrame>;
+
+// ---- HTTP ----
+
+export const HttpErrorCode = z.enum([
+  'bad_room',
+  'bad_name',
+  'bad_since',
+  'bad_limit',
+  'bad_origin',
+  'upgrade_required',
+  'not_found',
+  'internal',
+]);
+export type HttpErrorCode = z.infer<typeof HttpErrorCode>;
+
+export const HttpError = z.object({ error: z.object({ code: HttpErrorCode, message: z.string() }) });
+
+export const RoomInfo = z.object({
+  room: z.string(),
+  count: z.number().int().min(0),
+  members: z.array(Member),
+  seq: z.number().int().min(0),
+  epoch: z.string(),
+});
+export type RoomInfo = z.infer<typeof RoomInfo>;
+
+export const RoomMessages = z.object({
+  room: z.string(),
+  epoch: z.string(),
+  messages: z.array(ChatMessage),
+});
+export type RoomMessages = z.infer<typeof RoomMessages>;
+
+/** Close codes the server uses, with the reason strings it sends. */
+export const Close = {
+  goingAway: 1001,
+  policyViolation: 1008,
+  tooBig: 1009,
+  internalError: 1011,
+  tryAgainLater: 1013,
+} as const;
+
+/** Turns zod issues into one sentence that names the field and the reason. */
+export function describeIssues(error: z.ZodError, subject = 'frame'): string {
+  return error.issues
+    .map((issue) => {
+      const field = issue.path.length > 0 ? issue.path.join('.') : subject;
+      return `${field}: ${issue.message}`;
+    })
+    .join('; ');
+}

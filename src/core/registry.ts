@@ -1,0 +1,68 @@
+// The rooms of one process, by normalised name. A room is created on first use and
+// forgotten ROOM_IDLE_TTL_MS after its last member left; a room made again later starts a
+// new epoch, which tells resuming clients that its history is gone.
+import type { Config } from './config.ts';
+import { MemoryStore } from './history.ts';
+import { Metrics } from './metrics.ts';
+import { Room, type RoomOptions } from './room.ts';
+
+export class RoomRegistry {
+  readonly metrics = new Metrics();
+  private readonly rooms = new Map<string, Room>();
+  private readonly idleTimers = new Map<Room, ReturnType<typeof setTimeout>>();
+
+  constructor(
+    private readonly config: Config,
+    private readonly encode?: RoomOptions['encode'],
+  ) {}
+
+  get size(): number {
+    return this.rooms.size;
+  }
+
+  /** The room called `name` (already normalised), created empty if it does not exist. */
+  get(name: string): Room {
+    let room = this.rooms.get(name);
+    if (!room) {
+      room = new Room({
+        name,
+        config: this.config,
+        store: new MemoryStore(this.config.historyLimit),
+        metrics: this.metrics,
+        encode: this.encode,
+        onEmpty: (empty) => this.forgetLater(empty),
+      });
+      this.rooms.set(name, room);
+      this.forgetLater(room);
+    }
+    return room;
+  }
+
+  connections(): number {
+    let count = 0;
+    for (const room of this.rooms.values()) count += room.size;
+    return count;
+  }
+
+  renderMetrics(extra?: string): string {
+    return this.metrics.render({ connections: this.connections(), rooms: this.rooms.size }, extra);
+  }
+
+  /** Closes every connection with 1001 and stops the idle timers. */
+  shutdown(): void {
+    for (const timer of this.idleTimers.values()) clearTimeout(timer);
+    this.idleTimers.clear();
+    for (const room of this.rooms.values()) room.shutdown();
+  }
+
+  private forgetLater(room: Room): void {
+    clearTimeout(this.idleTimers.get(room));
+    this.idleTimers.set(
+      room,
+      setTimeout(() => {
+        this.idleTimers.delete(room);
+        if (room.size === 0 && this.rooms.get(room.name) === room) this.rooms.delete(room.name);
+      }, this.config.roomIdleTtlMs),
+    );
+  }
+}

@@ -1,0 +1,383 @@
+// One chat room: its members, sequence numbers and history, and the protocol rules for
+// every inbound frame. It knows sockets only through the small Connection interface, and
+// all of its state is either in the RoomStore or rebuilt from the open connections
+// (restore), so a Durable Object that hibernates can wake it up again.
+import type { Config } from './config.ts';
+import type { RoomStore } from './history.ts';
+import type { Metrics } from './metrics.ts';
+import { randomId } from './ids.ts';
+import { logEvent } from './log.ts';
+import { TokenBucket } from './rate-limit.ts';
+import {
+  ClientFrame,
+  Close,
+  DisplayName,
+  describeIssues,
+  type ChatMessage,
+  type ErrorCode,
+  type ErrorFrame,
+  type Member,
+  type Presence,
+  type RoomInfo,
+  type ServerFrame,
+  type Welcome,
+} from './protocol.ts';
+
+/** A member's socket as the room sees it. Every payload is sent as a text frame. */
+export interface Connection {
+  send(payload: string | Uint8Array): void;
+  close(code: number, reason: string): void;
+  /** Bytes queued for this socket and not yet written to the network. */
+  readonly bufferedAmount: number;
+}
+
+export type RoomConfig = Pick<
+  Config,
+  'historyLimit' | 'maxText' | 'maxRoomMembers' | 'rateBurst' | 'ratePerSecond'
+>;
+
+export interface RoomOptions {
+  name: string;
+  config: RoomConfig;
+  store: RoomStore;
+  metrics: Metrics;
+  /**
+   * Turns a frame into what is handed to every recipient's `send`. Runtimes where bytes
+   * are cheaper to write than strings (Node) encode here, once per broadcast.
+   */
+  encode?: (text: string) => string | Uint8Array;
+  /** Called when the last member has left. */
+  onEmpty?: (room: Room) => void;
+  now?: () => number;
+}
+
+export interface JoinRequest {
+  name?: string | undefined;
+  since?: number | undefined;
+  epoch?: string | undefined;
+}
+
+/** Output a member may queue before it is closed as a slow consumer. */
+export const MAX_BUFFERED_BYTES = 1024 * 1024;
+/** Rate-limited frames in a row after which the connection is closed (1008). */
+export const FLOOD_LIMIT = 50;
+
+type CloseWith = readonly [code: number, reason: string];
+const SLOW_CONSUMER: CloseWith = [Close.tryAgainLater, 'slow_consumer'];
+const INTERNAL_ERROR: CloseWith = [Close.internalError, 'internal_error'];
+
+interface MemberState {
+  member: Member;
+  joinedAt: number;
+  bucket: TokenBucket | undefined;
+  limitedInARow: number;
+}
+
+export class Room {
+  readonly name: string;
+  private readonly config: RoomConfig;
+  private readonly store: RoomStore;
+  private readonly metrics: Metrics;
+  private readonly encode: (text: string) => string | Uint8Array;
+  private readonly onEmpty: (room: Room) => void;
+  private readonly now: () => number;
+  private readonly members = new Map<Connection, MemberState>();
+
+  constructor(options: RoomOptions) {
+    this.name = options.name;
+    this.config = options.config;
+    this.store = options.store;
+    this.metrics = options.metrics;
+    this.encode = options.encode ?? ((text) => text);
+    this.onEmpty = options.onEmpty ?? (() => {});
+    this.now = options.now ?? Date.now;
+  }
+
+  get size(): number {
+    return this.members.size;
+  }
+
+  get isFull(): boolean {
+    return this.members.size >= this.config.maxRoomMembers;
+  }
+
+  info(): RoomInfo {
+    return {
+      room: this.name,
+      count: this.members.size,
+      members: this.memberList(),
+      seq: this.store.seq,
+      epoch: this.store.epoch,
+    };
+  }
+
+  messages(since: number | undefined, limit: number): ChatMessage[] {
+    return since === undefined ? this.store.latest(limit) : this.store.after(since, limit);
+  }
+
+  get epoch(): string {
+    return this.store.epoch;
+  }
+
+  /**
+   * Admits a new connection: sends its welcome and tells the others. Returns the member,
+   * or undefined when the room was full and the connection has been closed.
+   */
+  join(connection: Connection, request: JoinRequest): Member | undefined {
+    if (this.isFull) {
+      connection.close(Close.tryAgainLater, 'room_full');
+      return undefined;
+    }
+    const member: Member = { id: `u_${randomId(8)}`, name: request.name ?? `guest-${randomId(4)}` };
+    this.restore(connection, member);
+    const welcome: Welcome = {
+      type: 'welcome',
+      room: this.name,
+      epoch: this.store.epoch,
+      seq: this.store.seq,
+      you: member,
+      members: this.memberList(),
+      ...this.resume(request),
+    };
+    this.send(connection, JSON.stringify(welcome));
+    logEvent('ws_open', { room: this.name, member: member.id });
+    this.announce('join', member, connection);
+    return member;
+  }
+
+  /** Re-attaches a member that is already connected (after hibernation), silently. */
+  restore(connection: Connection, member: Member): void {
+    const { rateBurst, ratePerSecond } = this.config;
+    const limited = rateBurst > 0 && ratePerSecond > 0;
+    this.members.set(connection, {
+      member,
+      joinedAt: this.now(),
+      bucket: limited ? new TokenBucket(rateBurst, ratePerSecond, this.now()) : undefined,
+      limitedInARow: 0,
+    });
+  }
+
+  /** The member behind a connection, if it is in this room. */
+  memberOf(connection: Connection): Member | undefined {
+    return this.members.get(connection)?.member;
+  }
+
+  /** Handles one inbound frame. Never throws: a fault closes this connection only (1011). */
+  receive(connection: Connection, data: string | ArrayBuffer | Uint8Array): void {
+    const state = this.members.get(connection);
+    if (!state) return;
+    try {
+      this.handle(connection, state, data);
+    } catch (error) {
+      logEvent('ws_fault', { room: this.name, member: state.member.id, error: String(error) });
+      this.remove(connection, ...INTERNAL_ERROR);
+    }
+  }
+
+  /** Forgets a connection that has closed, and tells the others it left. */
+  leave(connection: Connection, code: number): void {
+    const state = this.members.get(connection);
+    if (!state) return;
+    this.members.delete(connection);
+    this.logClose(state, code);
+    this.announce('leave', state.member, connection);
+    if (this.members.size === 0) this.onEmpty(this);
+  }
+
+  /**
+   * Closes every connection with 1001 so that clients reconnect and resume elsewhere.
+   * Nobody is told of the others leaving: they are all going.
+   */
+  shutdown(): void {
+    const states = [...this.members];
+    this.members.clear();
+    for (const [connection, state] of states) {
+      closeQuietly(connection, Close.goingAway, 'server_shutdown');
+      this.logClose(state, Close.goingAway);
+    }
+  }
+
+  private logClose(state: MemberState, code: number) {
+    const durationMs = this.now() - state.joinedAt;
+    logEvent('ws_close', { room: this.name, member: state.member.id, code, durationMs });
+  }
+
+  private handle(connection: Connection, state: MemberState, data: string | ArrayBuffer | Uint8Array) {
+    let json: unknown;
+    let parsed = false;
+    if (typeof data === 'string') {
+      try {
+        json = JSON.parse(data);
+        parsed = true;
+      } catch {
+        // reported below, after the rate limit has had its say
+      }
+    }
+    if (parsed && isPing(json)) {
+      this.send(connection, '{"type":"pong"}');
+      return;
+    }
+    const cid = clientIdOf(json);
+    if (!this.admit(connection, state, cid)) return;
+
+    if (typeof data !== 'string') {
+      return this.reject(connection, 'bad_message', 'binary frames are not accepted; send JSON as text', cid);
+    }
+    if (!parsed) return this.reject(connection, 'bad_json', 'the frame is not valid JSON', cid);
+    const frame = ClientFrame.safeParse(json);
+    if (!frame.success) return this.reject(connection, 'bad_message', describeIssues(frame.error), cid);
+
+    switch (frame.data.type) {
+      case 'message':
+        return this.post(connection, state.member, frame.data.text, frame.data.cid);
+      case 'typing':
+        return this.broadcast(
+          JSON.stringify({ type: 'typing', from: state.member, active: frame.data.active }),
+          connection,
+        );
+      case 'rename':
+        return this.rename(connection, state, frame.data.name);
+      case 'ping':
+        return; // answered above
+    }
+  }
+
+  /** Applies the rate limit; false when the frame must be dropped. */
+  private admit(connection: Connection, state: MemberState, cid: string | undefined): boolean {
+    const waitMs = state.bucket?.take(this.now()) ?? 0;
+    if (waitMs === 0) {
+      state.limitedInARow = 0;
+      return true;
+    }
+    state.limitedInARow += 1;
+    this.metrics.rejected('rate_limited');
+    if (state.limitedInARow >= FLOOD_LIMIT) {
+      this.remove(connection, Close.policyViolation, 'flooding');
+      return false;
+    }
+    this.sendError(connection, {
+      type: 'error',
+      code: 'rate_limited',
+      message: `too many frames; wait ${waitMs} ms`,
+      ...(cid !== undefined && { cid }),
+      retryAfterMs: waitMs,
+    });
+    return false;
+  }
+
+  private post(connection: Connection, from: Member, text: string, cid: string | undefined) {
+    const { maxText } = this.config;
+    if (text.trim() === '') return this.reject(connection, 'bad_text', 'text is empty', cid);
+    // UTF-16 length bounds the code point count from above, so only long texts are counted.
+    if (text.length > maxText && [...text].length > maxText) {
+      return this.reject(connection, 'bad_text', `text is longer than ${maxText} characters`, cid);
+    }
+    const seq = this.store.seq + 1;
+    const message: ChatMessage = {
+      type: 'message',
+      room: this.name,
+      seq,
+      id: `m_${this.store.epoch}_${seq}`,
+      from,
+      text,
+      ts: this.now(),
+      ...(cid !== undefined && { cid }),
+    };
+    this.store.append(message);
+    this.metrics.messagesAccepted += 1;
+    this.broadcast(JSON.stringify(message));
+  }
+
+  private rename(connection: Connection, state: MemberState, requested: string) {
+    const name = DisplayName.safeParse(requested);
+    if (!name.success) {
+      return this.reject(connection, 'bad_name', describeIssues(name.error, 'name'));
+    }
+    state.member = { id: state.member.id, name: name.data };
+    this.announce('rename', state.member, connection);
+  }
+
+  private announce(event: Presence['event'], member: Member, about: Connection) {
+    const presence: Presence = { type: 'presence', event, member, count: this.members.size };
+    this.broadcast(JSON.stringify(presence), about);
+  }
+
+  private reject(connection: Connection, code: ErrorCode, message: string, cid?: string) {
+    this.metrics.rejected(code);
+    this.sendError(connection, { type: 'error', code, message, ...(cid !== undefined && { cid }) });
+  }
+
+  private sendError(connection: Connection, frame: ErrorFrame) {
+    this.send(connection, JSON.stringify(frame satisfies ServerFrame));
+  }
+
+  private send(connection: Connection, text: string): void {
+    const problem = this.trySend(connection, this.encode(text));
+    if (problem) this.remove(connection, ...problem);
+  }
+
+  /** Sends one frame to every member except `except`, encoded once for all of them. */
+  private broadcast(text: string, except?: Connection): void {
+    const payload = this.encode(text);
+    let dropped: [Connection, number, string][] | undefined;
+    for (const connection of this.members.keys()) {
+      if (connection === except) continue;
+      const problem = this.trySend(connection, payload);
+      if (problem) (dropped ??= []).push([connection, ...problem]);
+    }
+    // Dropped after the loop so that every recipient sees frames in the same order.
+    if (dropped) for (const [connection, code, reason] of dropped) this.remove(connection, code, reason);
+  }
+
+  /** Returns the close code and reason when this connection has to go. */
+  private trySend(connection: Connection, payload: string | Uint8Array): CloseWith | undefined {
+    try {
+      connection.send(payload);
+      return connection.bufferedAmount > MAX_BUFFERED_BYTES ? SLOW_CONSUMER : undefined;
+    } catch {
+      return INTERNAL_ERROR;
+    }
+  }
+
+  /** Closes a connection from the server side and forgets it at once. */
+  private remove(connection: Connection, code: number, reason: string): void {
+    if (!this.members.has(connection)) return;
+    closeQuietly(connection, code, reason);
+    this.leave(connection, code);
+  }
+
+  private memberList(): Member[] {
+    return Array.from(this.members.values(), (state) => state.member);
+  }
+
+  private resume(request: JoinRequest): Pick<Welcome, 'history' | 'recovered'> {
+    const { historyLimit } = this.config;
+    const { since } = request;
+    if (since === undefined) return { history: this.store.latest(historyLimit) };
+    const sameStream = request.epoch === this.store.epoch && since <= this.store.seq;
+    const nothingLost = since + 1 >= this.store.oldestSeq;
+    if (sameStream && nothingLost && this.store.seq - since <= historyLimit) {
+      return { history: this.store.after(since, historyLimit), recovered: true };
+    }
+    return { history: this.store.latest(historyLimit), recovered: false };
+  }
+}
+
+function closeQuietly(connection: Connection, code: number, reason: string) {
+  try {
+    connection.close(code, reason);
+  } catch {
+    // the socket is already gone; forgetting it is all that is left to do
+  }
+}
+
+function isPing(json: unknown): boolean {
+  return typeof json === 'object' && json !== null && (json as { type?: unknown }).type === 'ping';
+}
+
+/** The frame's cid, if it has a well-formed one, so that errors can name the frame. */
+function clientIdOf(json: unknown): string | undefined {
+  if (typeof json !== 'object' || json === null) return undefined;
+  const cid = (json as { cid?: unknown }).cid;
+  return typeof cid === 'string' && cid.length >= 1 && cid.length <= 64 ? cid : undefined;
+}

@@ -1,0 +1,119 @@
+// Node entry: the shared app on @hono/node-server with a `ws` server we configure
+// ourselves (frame size limit, no compression), protocol pings, and graceful shutdown.
+import { serve, upgradeWebSocket } from '@hono/node-server';
+import { serveStatic } from '@hono/node-server/serve-static';
+import { fileURLToPath } from 'node:url';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { WSContext } from 'hono/ws';
+import { createApp } from './core/app.ts';
+import { ConfigError, readConfig, type Config } from './core/config.ts';
+import { localRooms, type Upgrade } from './core/local-rooms.ts';
+import { logEvent } from './core/log.ts';
+import { RoomRegistry } from './core/registry.ts';
+import type { Connection } from './core/room.ts';
+
+const SHUTDOWN_GRACE_MS = 4000;
+
+function loadConfig(): Config {
+  try {
+    return readConfig(process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`edgechat: ${error.message}`);
+    process.exit(1);
+  }
+}
+
+const config = loadConfig();
+// Each broadcast becomes one Buffer that every member's socket writes as is.
+const registry = new RoomRegistry(config, (text) => Buffer.from(text));
+const wss = new WebSocketServer({
+  noServer: true,
+  maxPayload: config.maxFrameBytes,
+  perMessageDeflate: false,
+});
+
+const connections = new WeakMap<WebSocket, Connection>();
+function toConnection(context: WSContext): Connection {
+  const ws = context.raw as WebSocket;
+  let connection = connections.get(ws);
+  if (!connection) {
+    connection = {
+      send: (payload) => ws.send(payload, { binary: false }),
+      close: (code, reason) => ws.close(code, reason),
+      get bufferedAmount() {
+        return ws.bufferedAmount;
+      },
+    };
+    connections.set(ws, connection);
+  }
+  return connection;
+}
+
+const app = createApp({
+  config,
+  rooms: localRooms(registry, upgradeWebSocket as Upgrade, toConnection),
+  metrics: () => registry.renderMetrics(processMetrics()),
+  assets: serveStatic({ root: fileURLToPath(new URL('../static', import.meta.url)) }),
+});
+
+const server = serve(
+  { fetch: app.fetch, port: config.port, hostname: config.host, websocket: { server: wss } },
+  (info) => logEvent('listening', { host: config.host, port: info.port }),
+);
+
+// A socket that has not answered the previous ping by the next one is gone.
+const awaitingPong = new WeakSet<WebSocket>();
+wss.on('connection', (ws) => ws.on('pong', () => awaitingPong.delete(ws)));
+const heartbeat = setInterval(() => {
+  for (const ws of wss.clients) {
+    if (awaitingPong.has(ws)) {
+      ws.terminate();
+    } else {
+      awaitingPong.add(ws);
+      ws.ping();
+    }
+  }
+}, config.pingIntervalMs);
+
+function processMetrics(): string {
+  const { rss, heapUsed } = process.memoryUsage();
+  const { user, system } = process.cpuUsage();
+  return [
+    '# TYPE process_resident_memory_bytes gauge',
+    `process_resident_memory_bytes ${rss}`,
+    '# TYPE process_cpu_seconds_total counter',
+    `process_cpu_seconds_total ${(user + system) / 1e6}`,
+    '# TYPE nodejs_heap_used_bytes gauge',
+    `nodejs_heap_used_bytes ${heapUsed}`,
+    '',
+  ].join('\n');
+}
+
+let shuttingDown = false;
+function shutdown(signal: string): void {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  logEvent('shutdown', { signal, connections: wss.clients.size });
+  clearInterval(heartbeat);
+  server.close();
+  registry.shutdown();
+  // Sockets still in their handshake were in no room yet.
+  for (const ws of wss.clients) ws.close(1001, 'server_shutdown');
+  const exit = () => process.exit(0);
+  if (wss.clients.size === 0) return exit();
+  const force = setTimeout(() => {
+    for (const ws of wss.clients) ws.terminate();
+    exit();
+  }, SHUTDOWN_GRACE_MS);
+  for (const ws of wss.clients) {
+    ws.once('close', () => {
+      if (wss.clients.size === 0) {
+        clearTimeout(force);
+        exit();
+      }
+    });
+  }
+}
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+process.on('SIGINT', () => shutdown('SIGINT'));
