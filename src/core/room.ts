@@ -29,6 +29,11 @@ export interface Connection {
   close(code: number, reason: string): void;
   /** Bytes queued for this socket and not yet written to the network. */
   readonly bufferedAmount: number;
+  /**
+   * Keeps the member's identity with the socket (on join and rename), for runtimes that
+   * rebuild the room from its sockets after hibernating.
+   */
+  remember?(member: Member): void;
 }
 
 export type RoomConfig = Pick<
@@ -129,6 +134,7 @@ export class Room {
       return undefined;
     }
     const member: Member = { id: `u_${randomId(8)}`, name: request.name ?? `guest-${randomId(4)}` };
+    connection.remember?.(member);
     this.restore(connection, member);
     const welcome: Welcome = {
       type: 'welcome',
@@ -294,6 +300,7 @@ export class Room {
       return this.reject(connection, 'bad_name', describeIssues(name.error, 'name'));
     }
     state.member = { id: state.member.id, name: name.data };
+    connection.remember?.(state.member);
     this.announce('rename', state.member, connection);
   }
 
