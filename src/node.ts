@@ -1,7 +1,8 @@
 // Node entry: the shared app on @hono/node-server with a `ws` server we configure
 // ourselves (frame size limit, no compression), protocol pings, and graceful shutdown.
-import { serve, upgradeWebSocket } from '@hono/node-server';
+import { serve, upgradeWebSocket, type Http2Bindings, type HttpBindings } from '@hono/node-server';
 import { serveStatic } from '@hono/node-server/serve-static';
+import { STATUS_CODES } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { WSContext } from 'hono/ws';
@@ -57,8 +58,28 @@ const app = createApp({
   assets: serveStatic({ root: fileURLToPath(new URL('../static', import.meta.url)) }),
 });
 
+/**
+ * @hono/node-server answers a refused upgrade with its status and an empty body, but the
+ * protocol promises the JSON error there too, so the whole answer is written here. The
+ * adapter's own empty answer that follows is refused by the ended socket and ignored.
+ */
+async function fetchWithRefusalBodies(request: Request, env: HttpBindings | Http2Bindings): Promise<Response> {
+  const response = await app.fetch(request, env);
+  const isUpgrade = env.outgoing === undefined;
+  if (isUpgrade && response.status >= 400) {
+    const body = Buffer.from(await response.text());
+    const head = [`HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? ''}`];
+    response.headers.forEach((value, name) => {
+      if (name !== 'content-length' && name !== 'connection') head.push(`${name}: ${value}`);
+    });
+    head.push('connection: close', `content-length: ${body.length}`, '', '');
+    env.incoming.socket.end(Buffer.concat([Buffer.from(head.join('\r\n')), body]));
+  }
+  return response;
+}
+
 const server = serve(
-  { fetch: app.fetch, port: config.port, hostname: config.host, websocket: { server: wss } },
+  { fetch: fetchWithRefusalBodies, port: config.port, hostname: config.host, websocket: { server: wss } },
   (info) => logEvent('listening', { host: config.host, port: info.port }),
 );
 

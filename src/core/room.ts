@@ -224,7 +224,7 @@ export class Room {
       return;
     }
     const cid = clientIdOf(json);
-    if (!this.admit(connection, state, cid)) return;
+    if (!this.admit(connection, state, cid, isTyping(json))) return;
 
     if (typeof data !== 'string') {
       return this.reject(connection, 'bad_message', 'binary frames are not accepted; send JSON as text', cid);
@@ -248,8 +248,11 @@ export class Room {
     }
   }
 
-  /** Applies the rate limit; false when the frame must be dropped. */
-  private admit(connection: Connection, state: MemberState, cid: string | undefined): boolean {
+  /**
+   * Applies the rate limit; false when the frame must be dropped. Typing frames over the
+   * budget are dropped without an error: the user did nothing wrong by typing.
+   */
+  private admit(connection: Connection, state: MemberState, cid: string | undefined, quiet: boolean): boolean {
     const waitMs = state.bucket?.take(this.now()) ?? 0;
     if (waitMs === 0) {
       state.limitedInARow = 0;
@@ -261,6 +264,7 @@ export class Room {
       this.remove(connection, Close.policyViolation, 'flooding');
       return false;
     }
+    if (quiet) return false;
     this.sendError(connection, {
       type: 'error',
       code: 'rate_limited',
@@ -378,8 +382,16 @@ function closeQuietly(connection: Connection, code: number, reason: string) {
   }
 }
 
+function typeOf(json: unknown): unknown {
+  return typeof json === 'object' && json !== null ? (json as { type?: unknown }).type : undefined;
+}
+
 function isPing(json: unknown): boolean {
-  return typeof json === 'object' && json !== null && (json as { type?: unknown }).type === 'ping';
+  return typeOf(json) === 'ping';
+}
+
+function isTyping(json: unknown): boolean {
+  return typeOf(json) === 'typing';
 }
 
 /** The frame's cid, if it has a well-formed one, so that errors can name the frame. */

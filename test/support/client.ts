@@ -116,7 +116,7 @@ export class TestClient {
   }
 
   close(): Promise<Closed> {
-    this.socket.close();
+    this.socket.close(1000);
     return this.closed;
   }
 }

@@ -1,10 +1,13 @@
 // Starts a real edgechat server process on a free 127.0.0.1 port and stops it again.
 // Each runtime is one command line; the tests only ever see the base URL.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type RuntimeName = 'node';
+export type RuntimeName = 'node' | 'workers';
 
 export interface StartOptions {
   runtime?: RuntimeName;
@@ -18,6 +21,8 @@ export interface RunningServer {
   wsUrl(path: string): string;
   /** Everything the process printed so far. */
   output(): string;
+  /** Resolves once the printed output satisfies `test`. */
+  waitForOutput(test: (output: string) => boolean, waitMs?: number): Promise<void>;
   /** Resolves with the exit code once the process has ended. */
   exited: Promise<number | null>;
   /** Sends `signal` and waits for the process to end. */
@@ -29,6 +34,15 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 /** The command line that starts each runtime; PORT, HOST and the test's variables are in `env`. */
 const commands: Record<RuntimeName, (env: Record<string, string>) => string[]> = {
   node: () => [process.execPath, 'dist/node.js'],
+  // wrangler dev on workerd, offline (no telemetry, update check or Request.cf download), the
+  // test's variables as --var, and fresh storage unless WORKERS_PERSIST_TO names a directory.
+  workers: ({ PORT, HOST, WORKERS_PERSIST_TO, ...vars }) => [
+    'env', 'WRANGLER_SEND_METRICS=false', 'WRANGLER_HIDE_BANNER=true', 'CLOUDFLARE_CF_FETCH_ENABLED=false',
+    process.execPath, 'node_modules/wrangler/bin/wrangler.js', 'dev', '--port', PORT!, '--ip', HOST!,
+    '--inspector-port', '0',
+    '--persist-to', WORKERS_PERSIST_TO ?? mkdtempSync(join(tmpdir(), 'edgechat-workers-')),
+    ...Object.entries(vars).flatMap(([key, value]) => ['--var', `${key}:${value}`]),
+  ],
 };
 
 export async function freePort(): Promise<number> {
@@ -50,8 +64,13 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
+  const listeners = new Set<() => void>();
+  const collect = (chunk: Buffer) => {
+    output += chunk;
+    for (const listener of listeners) listener();
+  };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const baseUrl = `http://127.0.0.1:${port}`;
   await waitUntilHealthy(baseUrl, child, exited, () => output);
@@ -60,6 +79,21 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     baseUrl,
     wsUrl: (path) => `ws://127.0.0.1:${port}${path}`,
     output: () => output,
+    waitForOutput: (test, waitMs = 10_000) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          if (!test(output)) return;
+          listeners.delete(check);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(new Error(`expected output did not appear within ${waitMs} ms:\n${output}`));
+        }, waitMs);
+        listeners.add(check);
+        check();
+      }),
     exited,
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);

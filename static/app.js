@@ -1,0 +1,513 @@
+// edgechat browser client for protocol v1. Plain ES module, no build step.
+// User-supplied strings (names, message text) are only ever inserted with textContent.
+
+const NAME_KEY = 'edgechat:name';
+const ROOM_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+const ROOM_RULE = 'Room names are 1–64 characters of a–z, 0–9, "_" or "-", starting with a letter or digit.';
+const CONTROL_CHARACTER = /\p{Cc}/u;
+const TYPING_IDLE_MS = 3000; // stop announcing our own typing after this much quiet
+const TYPING_STALE_MS = 6000; // forget someone else's typing after this long without news
+const BACKOFF_BASE_MS = 500;
+const BACKOFF_CAP_MS = 15000;
+const NO_RETRY_CODES = new Set([1008, 1009]); // protocol: "do not retry the same thing"
+const SCROLL_SLACK_PX = 40; // "at the bottom" tolerance, so sub-pixel offsets still count
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  roomForm: $('room-form'),
+  room: $('room'),
+  roomError: $('room-error'),
+  nameForm: $('name-form'),
+  name: $('name'),
+  you: $('you'),
+  status: $('status'),
+  open: $('open'),
+  close: $('close'),
+  messages: $('messages'),
+  members: $('members'),
+  memberCount: $('member-count'),
+  typing: $('typing'),
+  notice: $('notice'),
+  composer: $('composer'),
+  text: $('text'),
+};
+
+const state = {
+  room: '',
+  socket: null,
+  /** Set when the user pressed Close (or a 1008/1009 close): no automatic reconnect. */
+  stopped: false,
+  attempt: 0,
+  reconnectTimer: 0,
+  countdownTimer: 0,
+  /** Resume point: the epoch from the last welcome and the last seq seen. */
+  epoch: null,
+  lastSeq: null,
+  me: null,
+  /** Every member id this page has had, so our messages stay "own" across reconnects. */
+  ownIds: new Set(),
+  seqs: new Set(),
+  members: new Map(),
+  memberCount: 0,
+  typers: new Map(),
+  typingActive: false,
+  typingIdleTimer: 0,
+  cidCounter: 0,
+  /** Texts sent but not yet acknowledged, by cid, so a refused message can be restored. */
+  pending: new Map(),
+  /** Whether the reader is at the bottom of the list (updated on scroll). */
+  pinned: true,
+  noticeTimer: 0,
+};
+
+// ---------- validation ----------
+
+function normalizeRoom(raw) {
+  return raw.trim().toLowerCase();
+}
+
+function nameProblem(name) {
+  const length = [...name].length; // the server counts code points
+  if (length < 1) return 'Enter a name.';
+  if (length > 32) return 'Names are at most 32 characters.';
+  if (CONTROL_CHARACTER.test(name)) return 'Names cannot contain control characters.';
+  return null;
+}
+
+function savedName() {
+  try {
+    return localStorage.getItem(NAME_KEY);
+  } catch {
+    return null; // storage can be disabled (privacy modes); fall back to a guest name
+  }
+}
+
+function saveName(name) {
+  try {
+    localStorage.setItem(NAME_KEY, name);
+  } catch {
+    // Not persisted, but still used for this session's connections.
+  }
+}
+
+// ---------- status and notices ----------
+
+function setStatus(text, phase) {
+  ui.status.textContent = text;
+  document.body.dataset.state = phase;
+  ui.open.disabled = phase === 'connecting' || phase === 'connected';
+  ui.close.disabled = phase === 'closed';
+}
+
+function showNotice(text, clearAfterMs) {
+  clearTimeout(state.noticeTimer);
+  ui.notice.textContent = text;
+  if (clearAfterMs) state.noticeTimer = setTimeout(clearNotice, clearAfterMs);
+}
+
+function clearNotice() {
+  clearTimeout(state.noticeTimer);
+  ui.notice.textContent = '';
+}
+
+function showRoomError(text) {
+  ui.roomError.textContent = text;
+  ui.roomError.hidden = !text;
+  ui.room.setAttribute('aria-invalid', text ? 'true' : 'false');
+}
+
+// ---------- connection ----------
+
+function socketUrl(resuming) {
+  const params = new URLSearchParams();
+  const name = savedName();
+  // A saved name the server would refuse (HTTP 400) would only loop the backoff.
+  if (name && !nameProblem(name.trim())) params.set('name', name);
+  if (resuming) {
+    params.set('since', String(state.lastSeq));
+    params.set('epoch', state.epoch);
+  }
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  const query = params.toString() ? `?${params}` : '';
+  return `${scheme}://${location.host}/ws/${state.room}${query}`;
+}
+
+function connect() {
+  cancelReconnect();
+  if (state.socket) return;
+  if (!ROOM_PATTERN.test(state.room)) {
+    showRoomError(ROOM_RULE);
+    setStatus('closed', 'closed');
+    return;
+  }
+  state.stopped = false;
+  setStatus('connecting', 'connecting');
+  const resuming = state.lastSeq !== null && state.epoch !== null;
+  const socket = new WebSocket(socketUrl(resuming));
+  state.socket = socket;
+  // Handlers ignore events from a socket we have already replaced (room switch).
+  socket.addEventListener('message', (event) => {
+    if (state.socket === socket) handleFrame(event.data, resuming);
+  });
+  socket.addEventListener('close', (event) => {
+    if (state.socket === socket) handleClose(event);
+  });
+}
+
+/** Closes the current socket without triggering a reconnect. */
+function disconnect() {
+  cancelReconnect();
+  stopOwnTyping();
+  state.stopped = true;
+  const socket = state.socket;
+  state.socket = null;
+  if (socket) socket.close(1000, 'client closed');
+  clearTypers();
+  setStatus('closed', 'closed');
+}
+
+function handleClose(event) {
+  state.socket = null;
+  state.typingActive = false;
+  clearTypers();
+  if (state.stopped) {
+    setStatus('closed', 'closed');
+  } else if (NO_RETRY_CODES.has(event.code)) {
+    state.stopped = true;
+    setStatus('closed', 'closed');
+    const why = event.code === 1009 ? 'a message was too large' : 'too many messages were refused';
+    showNotice(`The server closed the connection because ${why}. Press Open to reconnect.`);
+  } else {
+    if (event.code === 1013 && event.reason === 'room_full') showNotice('This room is full. Retrying…');
+    scheduleReconnect();
+  }
+}
+
+function backoffDelay(attempt) {
+  // Equal jitter: half the exponential step is fixed, half random, so clients that
+  // were dropped together do not all come back at the same instant.
+  const step = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
+  return step / 2 + Math.random() * (step / 2);
+}
+
+function scheduleReconnect() {
+  const due = Date.now() + backoffDelay(state.attempt);
+  state.attempt += 1;
+  const tick = () => {
+    const seconds = Math.max(1, Math.ceil((due - Date.now()) / 1000));
+    setStatus(`reconnecting in ${seconds}s`, 'reconnecting');
+  };
+  tick();
+  state.countdownTimer = setInterval(tick, 250);
+  state.reconnectTimer = setTimeout(connect, due - Date.now());
+}
+
+function cancelReconnect() {
+  clearTimeout(state.reconnectTimer);
+  clearInterval(state.countdownTimer);
+}
+
+function send(frame) {
+  if (state.socket?.readyState !== WebSocket.OPEN) return false;
+  state.socket.send(JSON.stringify(frame));
+  return true;
+}
+
+// ---------- inbound frames ----------
+
+function handleFrame(data, resuming) {
+  let frame;
+  try {
+    frame = JSON.parse(data);
+  } catch {
+    return; // not protocol v1; nothing sensible to show
+  }
+  switch (frame?.type) {
+    case 'welcome': return onWelcome(frame, resuming);
+    case 'message': return onMessage(frame);
+    case 'presence': return onPresence(frame);
+    case 'typing': return onTyping(frame);
+    case 'error': return onError(frame);
+  }
+}
+
+function onWelcome(welcome, resuming) {
+  state.attempt = 0;
+  state.me = welcome.you;
+  state.ownIds.add(welcome.you.id);
+  state.epoch = welcome.epoch;
+  // Without a complete resume (none asked, or the server could not fill the gap)
+  // the history is a fresh start; the old seqs may even belong to another epoch.
+  if (!(resuming && welcome.recovered === true)) resetMessages();
+  welcome.history.forEach(appendMessage);
+  state.lastSeq = welcome.seq;
+  state.members = new Map(welcome.members.map((m) => [m.id, m.name]));
+  renderMembers(welcome.members.length);
+  renderYou();
+  clearNotice();
+  setStatus('connected', 'connected');
+}
+
+function onMessage(message) {
+  stopTyper(message.from.id);
+  if (message.cid && state.pending.delete(message.cid)) clearNotice();
+  appendMessage(message);
+}
+
+function onPresence({ event, member, count }) {
+  if (event === 'leave') {
+    state.members.delete(member.id);
+    stopTyper(member.id);
+  } else {
+    state.members.set(member.id, member.name);
+    const typer = state.typers.get(member.id);
+    if (typer) typer.name = member.name;
+    renderTyping();
+  }
+  renderMembers(count);
+}
+
+function onTyping({ from, active }) {
+  if (!active) return stopTyper(from.id);
+  const typer = state.typers.get(from.id);
+  clearTimeout(typer?.timer);
+  const timer = setTimeout(() => stopTyper(from.id), TYPING_STALE_MS);
+  state.typers.set(from.id, { name: from.name, timer });
+  renderTyping();
+}
+
+function onError(error) {
+  const text = error.cid ? state.pending.get(error.cid) : undefined;
+  if (text !== undefined) {
+    state.pending.delete(error.cid);
+    // The message was not delivered: give the text back unless the user typed something new.
+    if (!ui.text.value) ui.text.value = text;
+  }
+  switch (error.code) {
+    case 'rate_limited': {
+      const seconds = Math.max(1, Math.ceil((error.retryAfterMs ?? 1000) / 1000));
+      return showNotice(`You are sending too fast. Try again in ${seconds}s.`, error.retryAfterMs ?? 1000);
+    }
+    case 'bad_text':
+      return showNotice(`Message not sent: ${error.message}`);
+    case 'bad_name':
+      return showNotice(`Name not changed: ${error.message}`);
+    default:
+      return showNotice(`Server error: ${error.message}`);
+  }
+}
+
+// ---------- messages ----------
+
+function resetMessages() {
+  state.seqs.clear();
+  ui.messages.replaceChildren();
+  state.pinned = true;
+}
+
+function isNearBottom() {
+  const list = ui.messages;
+  return list.scrollHeight - list.scrollTop - list.clientHeight < SCROLL_SLACK_PX;
+}
+
+function scrollToBottom() {
+  ui.messages.scrollTop = ui.messages.scrollHeight;
+  state.pinned = true;
+}
+
+/** Keeps a pinned reader at the bottom when notices or the header change the list's height. */
+function followListResizes() {
+  ui.messages.addEventListener('scroll', () => {
+    state.pinned = isNearBottom();
+  }, { passive: true });
+  new ResizeObserver(() => {
+    if (state.pinned) scrollToBottom();
+  }).observe(ui.messages);
+}
+
+function formatTime(ts) {
+  const date = new Date(ts);
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
+
+function appendMessage(message) {
+  if (state.seqs.has(message.seq)) return; // resumes and acks can repeat a message
+  state.seqs.add(message.seq);
+  state.lastSeq = Math.max(state.lastSeq ?? 0, message.seq);
+
+  const item = document.createElement('li');
+  item.className = 'message';
+  item.dataset.seq = String(message.seq);
+  if (state.ownIds.has(message.from.id)) item.classList.add('own');
+
+  const meta = document.createElement('div');
+  meta.className = 'meta';
+  const name = document.createElement('span');
+  name.className = 'author';
+  name.textContent = message.from.name;
+  const time = document.createElement('time');
+  time.dateTime = new Date(message.ts).toISOString();
+  time.textContent = formatTime(message.ts);
+  meta.append(name, time);
+
+  const text = document.createElement('p');
+  text.className = 'text';
+  text.textContent = message.text;
+
+  item.append(meta, text);
+  ui.messages.append(item);
+  // Follow new messages, but don't yank a reader who scrolled up.
+  if (state.pinned) scrollToBottom();
+}
+
+function sendMessage(text) {
+  const cid = `c${++state.cidCounter}-${Math.random().toString(36).slice(2, 8)}`;
+  if (!send({ type: 'message', text, cid })) return false;
+  state.pending.set(cid, text);
+  return true;
+}
+
+// ---------- members and typing ----------
+
+function renderMembers(count) {
+  const items = [...state.members].map(([id, name]) => {
+    const item = document.createElement('li');
+    item.textContent = name;
+    if (id === state.me?.id) {
+      item.classList.add('me');
+      item.append(' (you)');
+    }
+    return item;
+  });
+  ui.members.replaceChildren(...items);
+  state.memberCount = count;
+  ui.memberCount.textContent = String(count);
+}
+
+function renderYou() {
+  ui.you.textContent = state.me ? `You are ${state.me.name}` : '';
+  // A guest keeps the name field empty so a reconnect asks for a fresh guest name.
+  if (!savedName() && state.me) ui.name.placeholder = state.me.name;
+}
+
+function stopTyper(id) {
+  const typer = state.typers.get(id);
+  if (!typer) return;
+  clearTimeout(typer.timer);
+  state.typers.delete(id);
+  renderTyping();
+}
+
+function clearTypers() {
+  for (const typer of state.typers.values()) clearTimeout(typer.timer);
+  state.typers.clear();
+  renderTyping();
+}
+
+function renderTyping() {
+  const names = [...state.typers.values()].map((t) => t.name);
+  let text = '';
+  if (names.length === 1) text = `${names[0]} is typing…`;
+  else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
+  else if (names.length > 2) text = `${names[0]}, ${names[1]} and ${names.length - 2} more are typing…`;
+  ui.typing.textContent = text;
+}
+
+function noteOwnTyping() {
+  clearTimeout(state.typingIdleTimer);
+  if (!ui.text.value.trim()) return stopOwnTyping();
+  if (!state.typingActive) state.typingActive = send({ type: 'typing', active: true });
+  state.typingIdleTimer = setTimeout(stopOwnTyping, TYPING_IDLE_MS);
+}
+
+function stopOwnTyping() {
+  clearTimeout(state.typingIdleTimer);
+  if (state.typingActive) send({ type: 'typing', active: false });
+  state.typingActive = false;
+}
+
+// ---------- user actions ----------
+
+function switchRoom(event) {
+  event.preventDefault();
+  const room = normalizeRoom(ui.room.value);
+  ui.room.value = room;
+  if (!ROOM_PATTERN.test(room)) {
+    showRoomError(ROOM_RULE);
+    return;
+  }
+  showRoomError('');
+  if (room === state.room) {
+    // Same room: keep the history and resume rather than starting over.
+    if (!state.socket) connect();
+    return;
+  }
+  const url = new URL(location.href);
+  url.searchParams.set('room', room);
+  history.replaceState(null, '', url);
+  disconnect();
+  // A different room has its own history stream: start fresh, no resume.
+  state.room = room;
+  state.epoch = null;
+  state.lastSeq = null;
+  state.members.clear();
+  renderMembers(0);
+  resetMessages();
+  clearNotice();
+  document.title = `${room} · edgechat`;
+  connect();
+}
+
+function changeName(event) {
+  event.preventDefault();
+  const name = ui.name.value.trim();
+  const problem = nameProblem(name);
+  if (problem) return showNotice(problem);
+  ui.name.value = name;
+  saveName(name);
+  clearNotice();
+  if (state.me && send({ type: 'rename', name })) {
+    // The server tells only the others; update our own view directly.
+    state.me = { ...state.me, name };
+    state.members.set(state.me.id, name);
+    renderMembers(state.memberCount);
+    renderYou();
+  }
+}
+
+function submitMessage(event) {
+  event.preventDefault();
+  const text = ui.text.value;
+  if (!text.trim()) return;
+  if (!sendMessage(text)) {
+    const hint = state.stopped ? 'Press Open to reconnect.' : 'Waiting to reconnect.';
+    return showNotice(`Not connected, message not sent. ${hint}`);
+  }
+  ui.text.value = '';
+  stopOwnTyping();
+}
+
+function start() {
+  const params = new URLSearchParams(location.search);
+  state.room = normalizeRoom(params.get('room') ?? 'lobby');
+  ui.room.value = state.room;
+  ui.name.value = savedName() ?? '';
+  document.title = `${state.room} · edgechat`;
+
+  ui.roomForm.addEventListener('submit', switchRoom);
+  ui.nameForm.addEventListener('submit', changeName);
+  ui.composer.addEventListener('submit', submitMessage);
+  ui.text.addEventListener('input', noteOwnTyping);
+  ui.open.addEventListener('click', connect);
+  ui.close.addEventListener('click', disconnect);
+  // Back online: no point waiting out the backoff.
+  window.addEventListener('online', () => {
+    if (!state.socket && !state.stopped) connect();
+  });
+  followListResizes();
+
+  connect();
+}
+
+start();

@@ -1,0 +1,598 @@
+// The protocol v1 conformance suite. It talks to a real server process over HTTP and
+// WebSocket and knows nothing of the runtime behind it beyond the capabilities below.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestClient, type Frame } from '../support/client.ts';
+import { startServer, type RunningServer, type RuntimeName } from '../support/server.ts';
+
+/** What a platform can do at all; a missing capability is a documented runtime difference. */
+export interface Capabilities {
+  /** GET /metrics (a process to measure). */
+  metrics: boolean;
+  /** The server sends protocol pings and drops sockets that stop answering. */
+  protocolPings: boolean;
+  /** SIGTERM closes every socket with 1001 and the process exits. */
+  gracefulShutdown: boolean;
+  /** Rooms live in memory and are forgotten after ROOM_IDLE_TTL_MS. */
+  idleEviction: boolean;
+}
+
+const ALL: Capabilities = { metrics: true, protocolPings: true, gracefulShutdown: true, idleEviction: true };
+
+const HISTORY_LIMIT = 5;
+const MAX_ROOM_MEMBERS = 3;
+const ALLOWED_ORIGIN = 'https://allowed.example';
+
+/** Configuration of the main server: small limits so that tests reach them quickly. */
+const CONTRACT_ENV = {
+  HISTORY_LIMIT: String(HISTORY_LIMIT),
+  MAX_ROOM_MEMBERS: String(MAX_ROOM_MEMBERS),
+  PING_INTERVAL_MS: '500',
+  ALLOWED_ORIGINS: ALLOWED_ORIGIN,
+};
+
+/** A second server for bulk traffic: no rate limit, big texts, rooms forgotten quickly. */
+const BULK_ENV = {
+  RATE_LIMIT_PER_SEC: '0',
+  MAX_TEXT: '60000',
+  MAX_FRAME_BYTES: '262144',
+  ROOM_IDLE_TTL_MS: '200',
+};
+
+let roomCounter = 0;
+function uniqueRoom(): string {
+  roomCounter += 1;
+  return `t${roomCounter}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+export function describeConformance(runtime: RuntimeName, capabilities: Partial<Capabilities> = {}): void {
+  const can = { ...ALL, ...capabilities };
+
+  describe(`protocol v1 on ${runtime}`, { timeout: 60_000 }, () => {
+    let server: RunningServer;
+    let bulk: RunningServer;
+    const clients: TestClient[] = [];
+
+    beforeAll(async () => {
+      [server, bulk] = await Promise.all([
+        startServer({ runtime, env: CONTRACT_ENV }),
+        startServer({ runtime, env: BULK_ENV }),
+      ]);
+    }, 120_000);
+
+    afterAll(async () => {
+      for (const client of clients) client.socket.terminate();
+      await Promise.all([server?.stop(), bulk?.stop()]);
+    });
+
+    /** Joins `room` on the main server (or `on`) and welcomes the client. */
+    async function join(room: string, query = '', on: RunningServer = server) {
+      const client = await TestClient.join(on.wsUrl(`/ws/${room}${query ? `?${query}` : ''}`));
+      clients.push(client);
+      return client;
+    }
+
+    async function post(client: TestClient, text: string, cid?: string): Promise<Frame> {
+      const tag = cid ?? `c${Math.random().toString(36).slice(2)}`;
+      client.send({ type: 'message', text, cid: tag });
+      return client.next((frame) => frame.type === 'message' && frame.cid === tag);
+    }
+
+    async function getJson(path: string, on: RunningServer = server) {
+      const response = await fetch(`${on.baseUrl}${path}`);
+      return { status: response.status, body: await response.json(), headers: response.headers };
+    }
+
+    /** The server still serves HTTP and admits new members. */
+    async function expectServing(on: RunningServer = server) {
+      expect((await getJson('/healthz', on)).body).toEqual({ status: 'ok' });
+      const probe = await join(uniqueRoom(), 'name=probe', on);
+      await probe.roundTrip();
+      await probe.close();
+    }
+
+    describe('HTTP routes', () => {
+      it('GET /healthz answers {"status":"ok"}', async () => {
+        const { status, body } = await getJson('/healthz');
+        expect(status).toBe(200);
+        expect(body).toEqual({ status: 'ok' });
+      });
+
+      it('GET / serves the chat page', async () => {
+        const response = await fetch(`${server.baseUrl}/`);
+        expect(response.status).toBe(200);
+        expect(response.headers.get('content-type')).toContain('text/html');
+        expect(await response.text()).toContain('<html');
+      });
+
+      it('GET /api/rooms/:room describes the room under its normalised name', async () => {
+        const room = uniqueRoom();
+        const ann = await join(room, 'name=ann');
+        const { status, body } = await getJson(`/api/rooms/${room.toUpperCase()}`);
+        expect(status).toBe(200);
+        expect(body).toEqual({
+          room,
+          count: 1,
+          members: [ann.welcome.you],
+          seq: 0,
+          epoch: ann.welcome.epoch,
+        });
+      });
+
+      it('GET /api/rooms/:room/messages pages with since and limit', async () => {
+        const room = uniqueRoom();
+        const ann = await join(room);
+        for (const text of ['one', 'two', 'three', 'four']) await post(ann, text);
+        const page = await getJson(`/api/rooms/${room}/messages?since=1&limit=2`);
+        expect(page.status).toBe(200);
+        expect(page.body.room).toBe(room);
+        expect(page.body.epoch).toBe(ann.welcome.epoch);
+        expect(page.body.messages.map((m: Frame) => [m.seq, m.text])).toEqual([
+          [2, 'two'],
+          [3, 'three'],
+        ]);
+        const latest = await getJson(`/api/rooms/${room}/messages`);
+        expect(latest.body.messages.map((m: Frame) => m.seq)).toEqual([1, 2, 3, 4]);
+        expect(latest.body.messages[0]).toMatchObject({ type: 'message', room, text: 'one' });
+      });
+
+      it('refuses bad room, since and limit with 400 and a JSON error', async () => {
+        expect(await getJson('/api/rooms/-nope')).toMatchObject({ status: 400, body: { error: { code: 'bad_room' } } });
+        const room = uniqueRoom();
+        expect(await getJson(`/api/rooms/${room}/messages?since=-1`)).toMatchObject({
+          status: 400,
+          body: { error: { code: 'bad_since' } },
+        });
+        expect(await getJson(`/api/rooms/${room}/messages?limit=0`)).toMatchObject({
+          status: 400,
+          body: { error: { code: 'bad_limit' } },
+        });
+      });
+
+      it('answers unknown paths with 404 in JSON', async () => {
+        const { status, body } = await getJson('/api/nothing-here');
+        expect(status).toBe(404);
+        expect(body.error.code).toBe('not_found');
+      });
+
+      if (can.metrics) {
+        it('GET /metrics reports connections, rooms, accepted messages and rejected frames', async () => {
+          const room = uniqueRoom();
+          const ann = await join(room);
+          await post(ann, 'counted');
+          ann.send('not json');
+          await ann.next('error');
+          const response = await fetch(`${server.baseUrl}/metrics`);
+          expect(response.headers.get('content-type')).toContain('text/plain');
+          const text = await response.text();
+          expect(text).toMatch(/^edgechat_connections [1-9]\d*$/m);
+          expect(text).toMatch(/^edgechat_rooms [1-9]\d*$/m);
+          expect(text).toMatch(/^edgechat_messages_accepted_total [1-9]\d*$/m);
+          expect(text).toMatch(/^edgechat_frames_rejected_total\{reason="bad_json"\} [1-9]\d*$/m);
+          expect(text).toContain('# TYPE edgechat_frames_rejected_total counter');
+        });
+      }
+    });
+
+    describe('joining', () => {
+      it('refuses a bad room name with 400 bad_room before the upgrade', async () => {
+        const refusal = await TestClient.refused(server.wsUrl('/ws/_starts-with-underscore'));
+        expect(refusal.status).toBe(400);
+        expect(refusal.body.error.code).toBe('bad_room');
+        expect(refusal.body.error.message).toEqual(expect.any(String));
+        const tooLong = await TestClient.refused(server.wsUrl(`/ws/${'a'.repeat(65)}`));
+        expect(tooLong.body.error.code).toBe('bad_room');
+      });
+
+      it('refuses a bad display name with 400 bad_name', async () => {
+        for (const name of ['%20%20', 'x'.repeat(33), 'a%07b']) {
+          const refusal = await TestClient.refused(server.wsUrl(`/ws/${uniqueRoom()}?name=${name}`));
+          expect(refusal).toMatchObject({ status: 400, body: { error: { code: 'bad_name' } } });
+        }
+      });
+
+      it('refuses a bad since with 400 bad_since', async () => {
+        for (const since of ['-1', '1.5', 'abc']) {
+          const refusal = await TestClient.refused(server.wsUrl(`/ws/${uniqueRoom()}?since=${since}`));
+          expect(refusal).toMatchObject({ status: 400, body: { error: { code: 'bad_since' } } });
+        }
+      });
+
+      it('checks the Origin header: foreign 403, own, listed or absent admitted', async () => {
+        const url = server.wsUrl(`/ws/${uniqueRoom()}`);
+        const foreign = await TestClient.refused(url, { headers: { Origin: 'https://evil.example' } });
+        expect(foreign).toMatchObject({ status: 403, body: { error: { code: 'bad_origin' } } });
+        const admitted: Record<string, string>[] = [{ Origin: server.baseUrl }, { Origin: ALLOWED_ORIGIN }, {}];
+        for (const headers of admitted) {
+          const client = await TestClient.join(url, { headers });
+          clients.push(client);
+          expect(client.welcome.type).toBe('welcome');
+        }
+      });
+
+      it('answers a plain GET on /ws/:room with 426 upgrade_required', async () => {
+        const { status, body } = await getJson(`/ws/${uniqueRoom()}`);
+        expect(status).toBe(426);
+        expect(body.error.code).toBe('upgrade_required');
+      });
+
+      it('welcomes with room, epoch, seq, you, members and history', async () => {
+        const room = uniqueRoom();
+        const ann = await join(room.toUpperCase(), 'name=%20ann%20');
+        expect(ann.frames[0]).toBe(ann.welcome);
+        expect(ann.welcome).toMatchObject({ type: 'welcome', room, seq: 0, history: [] });
+        expect(ann.welcome.epoch).toEqual(expect.any(String));
+        expect(ann.welcome.you).toEqual({ id: expect.stringMatching(/^u_/), name: 'ann' });
+        expect(ann.welcome.members).toEqual([ann.welcome.you]);
+        expect(ann.welcome).not.toHaveProperty('recovered');
+        const guest = await join(room);
+        expect(guest.welcome.you.name).toMatch(/^guest-[a-z0-9]{4}$/);
+        expect(guest.welcome.members).toEqual([ann.welcome.you, guest.welcome.you]);
+      });
+
+      it('treats Lobby and lobby as one room', async () => {
+        const room = uniqueRoom();
+        const upper = await join(room.toUpperCase());
+        const lower = await join(room);
+        expect(lower.welcome.members).toContainEqual(upper.welcome.you);
+        const sent = await post(upper, 'same room');
+        expect((await lower.next('message')).seq).toBe(sent.seq);
+      });
+
+      it('accepts and then closes with 1013 room_full when the room is at capacity', async () => {
+        const room = uniqueRoom();
+        const members = [];
+        for (let i = 0; i < MAX_ROOM_MEMBERS; i++) members.push(await join(room));
+        const late = await TestClient.open(server.wsUrl(`/ws/${room}`));
+        clients.push(late);
+        expect(await late.closed).toEqual({ code: 1013, reason: 'room_full' });
+        expect(late.seen('welcome')).toEqual([]);
+        await members[0]!.roundTrip();
+        expect(members[0]!.seen('presence')).toHaveLength(MAX_ROOM_MEMBERS - 1);
+      });
+    });
+
+    describe('messages and presence', () => {
+      it('delivers each message to every member, the sender included, with seq +1 and cid', async () => {
+        const room = uniqueRoom();
+        const ann = await join(room, 'name=ann');
+        const bob = await join(room, 'name=bob');
+        const before = Date.now();
+        ann.send({ type: 'message', text: 'hello', cid: 'c1' });
+        const own = await ann.next('message');
+        const theirs = await bob.next('message');
+        expect(own).toEqual(theirs);
+        expect(own).toEqual({
+          type: 'message',
+          room,
+          seq: 1,
+          id: expect.stringMatching(/^m_/),
+          from: ann.welcome.you,
+          text: 'hello',
+          ts: expect.any(Number),
+          cid: 'c1',
+        });
+        expect(own.ts).toBeGreaterThanOrEqual(before - 5_000);
+        expect(own.ts).toBeLessThanOrEqual(Date.now() + 5_000);
+        bob.send({ type: 'message', text: 'no cid here' });
+        const second = await bob.next('message');
+        expect(second.seq).toBe(2);
+        expect(second).not.toHaveProperty('cid');
+        expect((await ann.next('message')).id).toBe(second.id);
+      });
+
+      it('keeps one order per room for every member', async () => {
+        const room = uniqueRoom();
+        const [ann, bob, cat] = [await join(room), await join(room), await join(room)];
+        const sends = [ann, bob, cat].flatMap((client, i) =>
+          [0, 1, 2].map((j) => post(client, `m${i}-${j}`)),
+        );
+        await Promise.all(sends);
+        for (const client of [ann, bob, cat]) {
+          while (client.seen('message').length < 9) await client.roundTrip();
+          expect(client.seen('message').map((m) => m.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        }
+        expect(ann.seen('message').map((m) => m.id)).toEqual(bob.seen('message').map((m) => m.id));
+      });
+
+      it('announces join and leave to the others with the count, not to the member itself', async () => {
+        const room = uniqueRoom();
+        const ann = await join(room, 'name=ann');
+        const bob = await join(room, 'name=bob');
+        expect(await ann.next('presence')).toEqual({
+          type: 'presence',
+          event: 'join',
+          member: bob.welcome.you,
+          count: 2,
+        });
+        await bob.roundTrip();
+        expect(bob.seen('presence')).toEqual([]);
+        await bob.close();
+        expect(await ann.next('presence')).toEqual({
+          type: 'presence',
+          event: 'leave',
+          member: bob.welcome.you,
+          count: 1,
+        });
+      });
+
+      it('relays typing to the others only', async () => {
+        const room = uniqueRoom();
+        const ann = await join(room);
+        const bob = await join(room);
+        ann.send({ type: 'typing', active: true });
+        expect(await bob.next('typing')).toEqual({ type: 'typing', from: ann.welcome.you, active: true });
+        ann.send({ type: 'typing', active: false });
+        expect(await bob.next('typing')).toMatchObject({ active: false });
+        await ann.roundTrip();
+        expect(ann.seen('typing')).toEqual([]);
+        const history = await getJson(`/api/rooms/${room}/messages`);
+        expect(history.body.messages).toEqual([]);
+      });
+
+      it('renames: the others hear it, later messages carry the new name', async () => {
+        const room = uniqueRoom();
+        const ann = await join(room, 'name=ann');
+        const bob = await join(room, 'name=bob');
+        await ann.next('presence');
+        ann.send({ type: 'rename', name: '  ann2  ' });
+        const renamed = { id: ann.welcome.you.id, name: 'ann2' };
+        expect(await bob.next('presence')).toEqual({ type: 'presence', event: 'rename', member: renamed, count: 2 });
+        expect((await post(ann, 'as ann2')).from).toEqual(renamed);
+        expect(ann.seen('presence')).toHaveLength(1); // only bob's join
+        expect((await getJson(`/api/rooms/${room}`)).body.members).toContainEqual(renamed);
+      });
+
+      it('refuses an invalid rename with bad_name and keeps the old name', async () => {
+        const room = uniqueRoom();
+        const ann = await join(room, 'name=ann');
+        for (const name of ['   ', 'x'.repeat(33), 'new\nline']) {
+          ann.send({ type: 'rename', name });
+          expect(await ann.next('error')).toMatchObject({ type: 'error', code: 'bad_name' });
+        }
+        expect((await post(ann, 'still ann')).from.name).toBe('ann');
+      });
+
+      it('answers ping with pong', async () => {
+        const ann = await join(uniqueRoom());
+        ann.send({ type: 'ping' });
+        expect(await ann.next('pong')).toEqual({ type: 'pong' });
+      });
+    });
+
+    describe('errors keep the connection open', () => {
+      it('bad_json for a frame that is not JSON', async () => {
+        const ann = await join(uniqueRoom());
+        ann.send('{"type":"message",');
+        expect(await ann.next('error')).toEqual({ type: 'error', code: 'bad_json', message: expect.any(String) });
+        expect((await post(ann, 'after bad json')).seq).toBe(1);
+      });
+
+      it('bad_message naming the field for frames the schema refuses, and for binary frames', async () => {
+        const ann = await join(uniqueRoom());
+        ann.send({ type: 'shout', text: 'hi' });
+        expect((await ann.next('error')).code).toBe('bad_message');
+        ann.send({ type: 'message', text: 42, cid: 'c7' });
+        const wrongType = await ann.next('error');
+        expect(wrongType).toMatchObject({ code: 'bad_message', cid: 'c7' });
+        expect(wrongType.message).toContain('text');
+        ann.send({ type: 'typing', active: 'yes' });
+        expect((await ann.next('error')).message).toContain('active');
+        ann.send('[1,2,3]');
+        expect((await ann.next('error')).code).toBe('bad_message');
+        ann.socket.send(Buffer.from([1, 2, 3]), { binary: true });
+        expect((await ann.next('error')).code).toBe('bad_message');
+        expect((await post(ann, 'after bad messages')).seq).toBe(1);
+      });
+
+      it('bad_text for empty or too long text, which is not broadcast', async () => {
+        const room = uniqueRoom();
+        const ann = await join(room);
+        const bob = await join(room);
+        ann.send({ type: 'message', text: ' \n\t ', cid: 'blank' });
+        expect(await ann.next('error')).toMatchObject({ code: 'bad_text', cid: 'blank' });
+        ann.send({ type: 'message', text: 'x'.repeat(2001), cid: 'long' });
+        expect(await ann.next('error')).toMatchObject({ code: 'bad_text', cid: 'long' });
+        // 2000 characters outside the BMP are 4000 UTF-16 units and still allowed.
+        const emoji = '😀'.repeat(2000);
+        expect((await post(ann, emoji)).text).toBe(emoji);
+        expect((await bob.next('message')).seq).toBe(1);
+      });
+
+      it('rate_limited over the budget with retryAfterMs; the message is not delivered', async () => {
+        const room = uniqueRoom();
+        const ann = await join(room);
+        const bob = await join(room);
+        for (let i = 0; i < 25; i++) ann.send({ type: 'message', text: `burst ${i}`, cid: `b${i}` });
+        const limited = await ann.next('error');
+        expect(limited).toMatchObject({ code: 'rate_limited', cid: expect.stringMatching(/^b\d+$/) });
+        expect(limited.retryAfterMs).toBeGreaterThan(0);
+        await ann.roundTrip();
+        const accepted = ann.seen('message').map((m) => m.cid);
+        const refused = ann.seen('error').map((e) => e.cid);
+        expect(accepted.length + refused.length).toBe(25);
+        expect(accepted.length).toBeGreaterThanOrEqual(20);
+        await bob.roundTrip();
+        expect(bob.seen('message').map((m) => m.cid)).toEqual(accepted);
+        expect(refused.some((cid) => accepted.includes(cid))).toBe(false);
+      });
+
+      it('closes with 1008 a client that keeps flooding', async () => {
+        const ann = await join(uniqueRoom());
+        for (let i = 0; i < 200; i++) ann.send({ type: 'typing', active: i % 2 === 0 });
+        expect((await ann.closed).code).toBe(1008);
+        await expectServing();
+      });
+
+      it('closes with 1009 a frame over MAX_FRAME_BYTES, and serves the others on', async () => {
+        const room = uniqueRoom();
+        const ann = await join(room);
+        const bob = await join(room);
+        ann.send({ type: 'message', text: 'x'.repeat(20_000) });
+        expect((await ann.closed).code).toBe(1009);
+        expect((await bob.next('presence')).event).toBe('leave');
+        expect((await post(bob, 'still here')).seq).toBe(1);
+        await expectServing();
+      });
+
+      it('survives a connection reset and announces the leave', async () => {
+        const room = uniqueRoom();
+        const ann = await join(room);
+        const bob = await join(room);
+        (ann.socket as unknown as { _socket: { destroy(): void } })._socket.destroy();
+        expect(await bob.next('presence')).toMatchObject({ event: 'leave', member: ann.welcome.you });
+        await expectServing();
+      });
+    });
+
+    describe('history and resume', () => {
+      async function roomWithMessages(count: number) {
+        const room = uniqueRoom();
+        const keeper = await join(room, 'name=keeper');
+        for (let i = 1; i <= count; i++) await post(keeper, `message ${i}`);
+        return { room, keeper, epoch: keeper.welcome.epoch as string };
+      }
+
+      it('sends the last HISTORY_LIMIT messages, oldest first, without since', async () => {
+        const { room } = await roomWithMessages(HISTORY_LIMIT + 2);
+        const late = await join(room);
+        expect(late.welcome.seq).toBe(HISTORY_LIMIT + 2);
+        expect(late.welcome.history.map((m: Frame) => m.seq)).toEqual([3, 4, 5, 6, 7]);
+        expect(late.welcome.history[0]).toMatchObject({ type: 'message', text: 'message 3' });
+      });
+
+      it('resumes with since + epoch: exactly the missed messages, recovered true', async () => {
+        const room = uniqueRoom();
+        const ann = await join(room);
+        const bob = await join(room);
+        await post(ann, 'seen by bob');
+        const lastSeen = (await bob.next('message')).seq;
+        await bob.close();
+        for (const text of ['missed 1', 'missed 2', 'missed 3']) await post(ann, text);
+        const back = await join(room, `since=${lastSeen}&epoch=${bob.welcome.epoch}`);
+        expect(back.welcome.recovered).toBe(true);
+        expect(back.welcome.seq).toBe(4);
+        expect(back.welcome.history.map((m: Frame) => m.text)).toEqual(['missed 1', 'missed 2', 'missed 3']);
+        const upToDate = await join(room, `since=4&epoch=${bob.welcome.epoch}`);
+        expect(upToDate.welcome).toMatchObject({ recovered: true, history: [] });
+      });
+
+      it('says recovered false when more than HISTORY_LIMIT were missed', async () => {
+        const { room, epoch } = await roomWithMessages(HISTORY_LIMIT + 2);
+        const back = await join(room, `since=1&epoch=${epoch}`);
+        expect(back.welcome.recovered).toBe(false);
+        expect(back.welcome.history.map((m: Frame) => m.seq)).toEqual([3, 4, 5, 6, 7]);
+      });
+
+      it('says recovered false for another epoch, a missing epoch or a since from the future', async () => {
+        const { room, epoch } = await roomWithMessages(2);
+        for (const query of ['since=1&epoch=other', 'since=1', `since=9&epoch=${epoch}`]) {
+          const back = await join(room, query);
+          expect(back.welcome.recovered).toBe(false);
+          expect(back.welcome.history.map((m: Frame) => m.seq)).toEqual([1, 2]);
+          await back.close();
+        }
+      });
+
+      if (can.idleEviction) {
+        it('forgets an empty room after ROOM_IDLE_TTL_MS: a new epoch, recovered false', async () => {
+          const room = uniqueRoom();
+          const ann = await join(room, '', bulk);
+          await post(ann, 'before the room is forgotten');
+          await ann.close();
+          const oldEpoch = ann.welcome.epoch;
+          let epoch = oldEpoch;
+          for (let tries = 0; epoch === oldEpoch && tries < 100; tries++) {
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            epoch = (await getJson(`/api/rooms/${room}`, bulk)).body.epoch;
+          }
+          expect(epoch).not.toBe(oldEpoch);
+          const back = await join(room, `since=1&epoch=${oldEpoch}`, bulk);
+          expect(back.welcome).toMatchObject({ recovered: false, seq: 0, history: [] });
+        });
+      }
+    });
+
+    describe('slow and silent clients', () => {
+      it('closes a member whose unsent output passes 1 MiB with 1013 slow_consumer', async () => {
+        const room = uniqueRoom();
+        const slow = await join(room, 'name=slow', bulk);
+        const sender = await join(room, 'name=sender', bulk);
+        await slow.next('presence');
+        const slowSocket = (slow.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+        slowSocket.pause();
+        const text = 'x'.repeat(50_000);
+        let left = false;
+        // Bounded: at most 2,000 × 50 kB, far more than any socket buffer holds.
+        for (let batch = 0; batch < 100 && !left; batch++) {
+          for (let i = 0; i < 19; i++) sender.send({ type: 'message', text });
+          await post(sender, text);
+          left = sender.seen((f) => f.type === 'presence' && f.event === 'leave').length > 0;
+        }
+        expect(await sender.next('presence')).toMatchObject({ event: 'leave', member: slow.welcome.you });
+        slowSocket.resume();
+        expect(await slow.closed).toEqual({ code: 1013, reason: 'slow_consumer' });
+        expect((await post(sender, 'the room goes on')).text).toBe('the room goes on');
+      });
+
+      if (can.protocolPings) {
+        it('terminates a client that stops answering protocol pings, and announces its leave', async () => {
+          const room = uniqueRoom();
+          const silent = await TestClient.join(server.wsUrl(`/ws/${room}`), { autoPong: false });
+          clients.push(silent);
+          const watcher = await join(room);
+          expect(await watcher.next('presence', 5_000)).toMatchObject({
+            event: 'leave',
+            member: silent.welcome.you,
+          });
+          expect((await silent.closed).code).toBe(1006);
+        });
+      }
+    });
+
+    describe('logs', () => {
+      it('writes one JSON line per open and close, without message text', async () => {
+        const room = uniqueRoom();
+        const ann = await join(room);
+        const secret = `secret-${Math.random()}`;
+        await post(ann, secret);
+        await ann.close();
+        const id = ann.welcome.you.id;
+        const lines = () =>
+          server
+            .output()
+            .split('\n')
+            .filter((line) => line.includes(id))
+            .map((line) => JSON.parse(line.slice(line.indexOf('{'))));
+        await server.waitForOutput(() => lines().length >= 2);
+        expect(lines()).toEqual([
+          expect.objectContaining({ event: 'ws_open', room, member: id }),
+          expect.objectContaining({ event: 'ws_close', room, member: id, code: 1000, durationMs: expect.any(Number) }),
+        ]);
+        expect(server.output()).not.toContain(secret);
+      });
+    });
+
+    if (can.gracefulShutdown) {
+      describe('shutdown', () => {
+        it('closes every socket with 1001 on SIGTERM and exits within 5 s', async () => {
+          const doomed = await startServer({ runtime });
+          const room = uniqueRoom();
+          const ann = await TestClient.join(doomed.wsUrl(`/ws/${room}`));
+          const bob = await TestClient.join(doomed.wsUrl(`/ws/${room}`));
+          const stoppedAt = Date.now();
+          const exit = doomed.stop('SIGTERM');
+          expect((await ann.closed).code).toBe(1001);
+          expect((await bob.closed).code).toBe(1001);
+          expect(await exit).toBe(0);
+          expect(Date.now() - stoppedAt).toBeLessThan(5_000);
+          expect(bob.seen('presence')).toEqual([]);
+        });
+      });
+    }
+
+    it('still serves after all of the above', async () => {
+      await expectServing(server);
+      await expectServing(bulk);
+    });
+  });
+}
