@@ -1,0 +1,173 @@
+// The room's rules, driven directly through the Connection interface: the cases a real
+// client cannot provoke (a socket that throws, a buffer that grows) and the edge cases of
+// resume, which the conformance suite covers over the wire as well.
+import { describe, expect, it } from 'vitest';
+import type { Config } from '../src/core/config.ts';
+import { MemoryStore } from '../src/core/history.ts';
+import { Metrics } from '../src/core/metrics.ts';
+import { FLOOD_LIMIT, MAX_BUFFERED_BYTES, Room, type Connection } from '../src/core/room.ts';
+import type { Member } from '../src/core/protocol.ts';
+
+class RecordingConnection implements Connection {
+  frames: any[] = [];
+  closedWith: [number, string] | undefined;
+  bufferedAmount = 0;
+  remembered: Member | undefined;
+  failing = false;
+
+  send(payload: string | Uint8Array) {
+    if (this.failing) throw new Error('socket exploded');
+    this.frames.push(JSON.parse(typeof payload === 'string' ? payload : new TextDecoder().decode(payload)));
+  }
+  close(code: number, reason: string) {
+    this.closedWith = [code, reason];
+  }
+  remember(member: Member) {
+    this.remembered = member;
+  }
+  of(type: string) {
+    return this.frames.filter((frame) => frame.type === type);
+  }
+}
+
+const baseConfig = { historyLimit: 3, maxText: 10, maxRoomMembers: 3, rateBurst: 0, ratePerSecond: 0 };
+
+function makeRoom(config: Partial<Config> = {}, now = () => 1_000) {
+  const merged = { ...baseConfig, ...config };
+  const metrics = new Metrics();
+  const room = new Room({ name: 'r', config: merged, store: new MemoryStore(merged.historyLimit), metrics, now });
+  const join = (name?: string, extra = {}) => {
+    const connection = new RecordingConnection();
+    room.join(connection, { name, ...extra });
+    return connection;
+  };
+  return { room, metrics, join };
+}
+
+const say = (room: Room, connection: Connection, text: string) =>
+  room.receive(connection, JSON.stringify({ type: 'message', text }));
+
+describe('Room', () => {
+  it('closes with 1011 a member whose socket throws, and the others carry on', () => {
+    const { room, join } = makeRoom();
+    const ann = join('ann');
+    const bob = join('bob');
+    bob.failing = true;
+    say(room, ann, 'hello');
+    expect(bob.closedWith).toEqual([1011, 'internal_error']);
+    expect(ann.of('presence').at(-1)).toMatchObject({ event: 'leave', member: { name: 'bob' }, count: 1 });
+    say(room, ann, 'still here');
+    expect(ann.of('message').map((m) => m.seq)).toEqual([1, 2]);
+    expect(room.size).toBe(1);
+  });
+
+  it('closes with 1013 slow_consumer a member over 1 MiB of unsent output, after the broadcast', () => {
+    const { room, join } = makeRoom();
+    const ann = join('ann');
+    const slow = join('slow');
+    const cat = join('cat');
+    slow.bufferedAmount = MAX_BUFFERED_BYTES + 1;
+    say(room, ann, 'hi');
+    expect(slow.closedWith).toEqual([1013, 'slow_consumer']);
+    // Both others get the message first and the leave after it.
+    for (const member of [ann, cat]) {
+      expect(member.frames.slice(-2).map((f) => f.type + (f.event ?? ''))).toEqual(['message', 'presenceleave']);
+    }
+  });
+
+  it('remembers identity on the socket at join and rename, and restores silently', () => {
+    const { room, join } = makeRoom();
+    const ann = join('ann');
+    expect(ann.remembered).toEqual(ann.frames[0].you);
+    room.receive(ann, JSON.stringify({ type: 'rename', name: 'anna' }));
+    expect(ann.remembered).toEqual({ id: ann.frames[0].you.id, name: 'anna' });
+
+    const woken = makeRoom();
+    const restored = new RecordingConnection();
+    woken.room.restore(restored, ann.remembered!);
+    expect(restored.frames).toEqual([]);
+    expect(woken.room.info().members).toEqual([ann.remembered]);
+    say(woken.room, restored, 'back');
+    expect(restored.of('message')[0].from).toEqual(ann.remembered);
+  });
+
+  it('does not announce members to each other while shutting down', () => {
+    const { room, join } = makeRoom();
+    const [ann, bob] = [join('ann'), join('bob')];
+    const before = ann.frames.length;
+    room.shutdown();
+    expect(ann.closedWith).toEqual([1001, 'server_shutdown']);
+    expect(bob.closedWith).toEqual([1001, 'server_shutdown']);
+    expect(ann.frames.length).toBe(before);
+    expect(room.size).toBe(0);
+  });
+
+  it('measures text in characters and counts refusals by reason', () => {
+    const { room, metrics, join } = makeRoom();
+    const ann = join('ann');
+    say(room, ann, '🙂'.repeat(10));
+    say(room, ann, '🙂'.repeat(11));
+    expect(ann.of('message')).toHaveLength(1);
+    expect(ann.of('error')[0]).toMatchObject({ code: 'bad_text' });
+    expect(metrics.messagesAccepted).toBe(1);
+    expect(metrics.render({ connections: 1, rooms: 1 })).toContain('edgechat_frames_rejected_total{reason="bad_text"} 1');
+  });
+
+  it('refills the rate budget over time and closes after FLOOD_LIMIT refusals in a row', () => {
+    let now = 0;
+    const { room, join } = makeRoom({ rateBurst: 2, ratePerSecond: 1 }, () => now);
+    const ann = join('ann');
+    say(room, ann, 'a');
+    say(room, ann, 'b');
+    say(room, ann, 'c');
+    expect(ann.of('error')[0]).toMatchObject({ code: 'rate_limited', retryAfterMs: 1000 });
+    now += 1000;
+    say(room, ann, 'd');
+    expect(ann.of('message').map((m) => m.text)).toEqual(['a', 'b', 'd']);
+    // Typing over budget is dropped without an error, but still counts as flooding.
+    room.receive(ann, '{"type":"typing","active":true}');
+    expect(ann.of('error')).toHaveLength(1);
+    for (let i = 0; i < FLOOD_LIMIT - 2; i++) say(room, ann, 'spam');
+    expect(ann.closedWith).toBeUndefined();
+    say(room, ann, 'one too many');
+    expect(ann.closedWith).toEqual([1008, 'flooding']);
+  });
+
+  it('is full at MAX_ROOM_MEMBERS and tells nobody about the refused member', () => {
+    const { room, join } = makeRoom();
+    const members = [join(), join(), join()];
+    const late = join();
+    expect(late.closedWith).toEqual([1013, 'room_full']);
+    expect(late.frames).toEqual([]);
+    expect(members[0]!.of('presence')).toHaveLength(2);
+    expect(room.size).toBe(3);
+  });
+
+  it('resumes only within the same epoch and the retained history', () => {
+    const { room, join } = makeRoom();
+    const ann = join('ann');
+    for (const text of ['1', '2', '3', '4', '5']) say(room, ann, text);
+    const epoch = room.epoch;
+    const welcome = (extra: object) => join('x', extra).frames[0];
+    expect(welcome({ since: 2, epoch })).toMatchObject({ recovered: true, seq: 5 });
+    expect(welcome({ since: 2, epoch }).history.map((m: any) => m.seq)).toEqual([3, 4, 5]);
+  });
+
+  it('says recovered false when the missed messages are no longer retained', () => {
+    const { room, join } = makeRoom({ maxRoomMembers: 10 });
+    const ann = join('ann');
+    for (const text of ['1', '2', '3', '4', '5']) say(room, ann, text);
+    const back = join('x', { since: 1, epoch: room.epoch }).frames[0];
+    expect(back.recovered).toBe(false);
+    expect(back.history.map((m: any) => m.seq)).toEqual([3, 4, 5]);
+  });
+
+  it('ignores frames from a connection that is not a member', () => {
+    const { room, join } = makeRoom();
+    const ann = join('ann');
+    const stranger = new RecordingConnection();
+    say(room, stranger, 'hello?');
+    expect(stranger.frames).toEqual([]);
+    expect(ann.of('message')).toEqual([]);
+  });
+});
