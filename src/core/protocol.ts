@@ -1,4 +1,4 @@
-// Wire protocol v1 (see docs/protocol.md). These zod schemas are the single source of
+// Wire protocol v1 (see "The protocol" in README.md). These zod schemas are the single source of
 // truth: the TypeScript types are inferred from them, inbound frames and query
 // parameters are validated by them, and schema/protocol.schema.json is generated from them.
 import { z } from 'zod';
@@ -159,7 +159,7 @@ export const RoomMessages = z.object({
 });
 export type RoomMessages = z.infer<typeof RoomMessages>;
 
-/** Close codes the server uses, with the reason strings it sends. */
+/** WebSocket close codes the server uses. */
 export const Close = {
   goingAway: 1001,
   policyViolation: 1008,
