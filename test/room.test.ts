@@ -61,6 +61,16 @@ describe('Room', () => {
     expect(room.size).toBe(1);
   });
 
+  it('closes with 1011 a connection that fails during its welcome, and keeps it out', () => {
+    const { room, join } = makeRoom();
+    const ann = join('ann');
+    const broken = new RecordingConnection();
+    broken.failing = true;
+    expect(room.join(broken, { name: 'broken' })).toBeUndefined();
+    expect(broken.closedWith).toEqual([1011, 'internal_error']);
+    expect(room.info().members).toEqual([ann.frames[0].you]);
+  });
+
   it('closes with 1013 slow_consumer a member over 1 MiB of unsent output, after the broadcast', () => {
     const { room, join } = makeRoom();
     const ann = join('ann');

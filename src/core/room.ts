@@ -130,12 +130,23 @@ export class Room {
    */
   join(connection: Connection, request: JoinRequest): Member | undefined {
     if (this.isFull) {
-      connection.close(Close.tryAgainLater, 'room_full');
+      closeQuietly(connection, Close.tryAgainLater, 'room_full');
       return undefined;
     }
     const member: Member = { id: `u_${randomId(8)}`, name: request.name ?? `guest-${randomId(4)}` };
-    connection.remember?.(member);
     this.restore(connection, member);
+    try {
+      this.welcome(connection, member, request);
+    } catch (error) {
+      logEvent('ws_fault', { room: this.name, member: member.id, error: String(error) });
+      this.remove(connection, ...INTERNAL_ERROR);
+      return undefined;
+    }
+    return this.memberOf(connection);
+  }
+
+  private welcome(connection: Connection, member: Member, request: JoinRequest): void {
+    connection.remember?.(member);
     const welcome: Welcome = {
       type: 'welcome',
       room: this.name,
@@ -148,7 +159,6 @@ export class Room {
     this.send(connection, JSON.stringify(welcome));
     logEvent('ws_open', { room: this.name, member: member.id });
     this.announce('join', member, connection);
-    return member;
   }
 
   /** Re-attaches a member that is already connected (after hibernation), silently. */
