@@ -7,23 +7,13 @@ import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { WSContext } from 'hono/ws';
 import { createApp } from './core/app.ts';
-import { ConfigError, readConfig, type Config } from './core/config.ts';
 import { localRooms, type Upgrade } from './core/local-rooms.ts';
 import { logEvent } from './core/log.ts';
 import { RoomRegistry } from './core/registry.ts';
 import type { Connection } from './core/room.ts';
+import { loadConfig, processMetrics, startHeartbeat } from './process.ts';
 
 const SHUTDOWN_GRACE_MS = 4000;
-
-function loadConfig(): Config {
-  try {
-    return readConfig(process.env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    console.error(`edgechat: ${error.message}`);
-    process.exit(1);
-  }
-}
 
 const config = loadConfig();
 // Each broadcast becomes one Buffer that every member's socket writes as is.
@@ -83,40 +73,15 @@ const server = serve(
   (info) => logEvent('listening', { host: config.host, port: info.port }),
 );
 
-// A socket that has not answered the previous ping by the next one is gone.
-const awaitingPong = new WeakSet<WebSocket>();
-wss.on('connection', (ws) => ws.on('pong', () => awaitingPong.delete(ws)));
-const heartbeat = setInterval(() => {
-  for (const ws of wss.clients) {
-    if (awaitingPong.has(ws)) {
-      ws.terminate();
-    } else {
-      awaitingPong.add(ws);
-      ws.ping();
-    }
-  }
-}, config.pingIntervalMs);
-
-function processMetrics(): string {
-  const { rss, heapUsed } = process.memoryUsage();
-  const { user, system } = process.cpuUsage();
-  return [
-    '# TYPE process_resident_memory_bytes gauge',
-    `process_resident_memory_bytes ${rss}`,
-    '# TYPE process_cpu_seconds_total counter',
-    `process_cpu_seconds_total ${(user + system) / 1e6}`,
-    '# TYPE nodejs_heap_used_bytes gauge',
-    `nodejs_heap_used_bytes ${heapUsed}`,
-    '',
-  ].join('\n');
-}
+const heartbeat = startHeartbeat(() => wss.clients, config.pingIntervalMs);
+wss.on('connection', (ws) => ws.on('pong', () => heartbeat.answered(ws)));
 
 let shuttingDown = false;
 function shutdown(signal: string): void {
   if (shuttingDown) return;
   shuttingDown = true;
   logEvent('shutdown', { signal, connections: wss.clients.size });
-  clearInterval(heartbeat);
+  heartbeat.stop();
   server.close();
   registry.shutdown();
   // Sockets still in their handshake were in no room yet.

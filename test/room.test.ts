@@ -85,6 +85,33 @@ describe('Room', () => {
     }
   });
 
+  it('broadcasts through a fan-out once per frame, skipping the member it is about, and still closes slow consumers', () => {
+    const added: Connection[] = [];
+    const published: [any, Connection | undefined][] = [];
+    const fanout = {
+      add: (connection: Connection) => void added.push(connection),
+      publish: (payload: string | Uint8Array, except?: Connection) =>
+        void published.push([JSON.parse(payload as string), except]),
+    };
+    const room = new Room({ name: 'r', config: baseConfig, store: new MemoryStore(3), metrics: new Metrics(), fanout });
+    const ann = new RecordingConnection();
+    const bob = new RecordingConnection();
+    room.join(ann, { name: 'ann' });
+    room.join(bob, { name: 'bob' });
+    expect(added).toEqual([ann, bob]);
+    expect(published.at(-1)).toEqual([expect.objectContaining({ type: 'presence', event: 'join' }), bob]);
+    say(room, ann, 'hi');
+    expect(published.at(-1)).toEqual([expect.objectContaining({ type: 'message', text: 'hi' }), undefined]);
+    expect(ann.of('message')).toEqual([]); // the fan-out delivered it, not send
+    bob.bufferedAmount = MAX_BUFFERED_BYTES + 1;
+    say(room, ann, 'again');
+    expect(bob.closedWith).toEqual([1013, 'slow_consumer']);
+    expect(published.at(-1)).toEqual([
+      expect.objectContaining({ type: 'presence', event: 'leave', member: expect.objectContaining({ name: 'bob' }) }),
+      bob,
+    ]);
+  });
+
   it('remembers identity on the socket at join and rename, and restores silently', () => {
     const { room, join } = makeRoom();
     const ann = join('ann');
@@ -157,7 +184,7 @@ describe('Room', () => {
     const { room, join } = makeRoom();
     const ann = join('ann');
     for (const text of ['1', '2', '3', '4', '5']) say(room, ann, text);
-    const epoch = room.epoch;
+    const { epoch } = room.info();
     const welcome = (extra: object) => join('x', extra).frames[0];
     expect(welcome({ since: 2, epoch })).toMatchObject({ recovered: true, seq: 5 });
     expect(welcome({ since: 2, epoch }).history.map((m: any) => m.seq)).toEqual([3, 4, 5]);
@@ -167,7 +194,7 @@ describe('Room', () => {
     const { room, join } = makeRoom({ maxRoomMembers: 10 });
     const ann = join('ann');
     for (const text of ['1', '2', '3', '4', '5']) say(room, ann, text);
-    const back = join('x', { since: 1, epoch: room.epoch }).frames[0];
+    const back = join('x', { since: 1, epoch: room.info().epoch }).frames[0];
     expect(back.recovered).toBe(false);
     expect(back.history.map((m: any) => m.seq)).toEqual([3, 4, 5]);
   });

@@ -65,10 +65,13 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** Reads the configuration; throws a ConfigError whose message is one line naming the variable. */
-export function readConfig(env: Record<string, string | undefined>): Config {
+/**
+ * Reads the configuration from an environment that may hold other things too (a Worker's
+ * bindings). Throws a ConfigError whose message is one line naming the variable.
+ */
+export function readConfig(env: Readonly<Record<string, unknown>>): Config {
   const parsed = ConfigSchema.safeParse(
-    Object.fromEntries(Object.keys(ConfigSchema.shape).map((key) => [key, env[key]])),
+    Object.fromEntries(Object.keys(ConfigSchema.shape).map((key) => [key, asText(env[key])])),
   );
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -89,4 +92,9 @@ export function readConfig(env: Record<string, string | undefined>): Config {
     roomIdleTtlMs: c.ROOM_IDLE_TTL_MS,
     pingIntervalMs: c.PING_INTERVAL_MS,
   };
+}
+
+/** Variables are text; a TOML number in wrangler.toml's [vars] counts as its digits. */
+function asText(value: unknown): unknown {
+  return typeof value === 'number' ? String(value) : value;
 }

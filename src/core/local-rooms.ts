@@ -16,10 +16,7 @@ export function localRooms(
 ): RoomBackend {
   return {
     info: (name) => registry.get(name).info(),
-    messages: (name, since, limit) => {
-      const room = registry.get(name);
-      return { room: room.name, epoch: room.epoch, messages: room.messages(since, limit) };
-    },
+    messages: (name, since, limit) => registry.get(name).page(since, limit),
     connect: (c, name, join) => {
       let room: Room | undefined;
       return upgrade(c, {

@@ -4,7 +4,7 @@
 import type { Config } from './config.ts';
 import { MemoryStore } from './history.ts';
 import { Metrics } from './metrics.ts';
-import { Room, type RoomOptions } from './room.ts';
+import { Room, type Fanout, type RoomOptions } from './room.ts';
 
 export class RoomRegistry {
   readonly metrics = new Metrics();
@@ -14,6 +14,8 @@ export class RoomRegistry {
   constructor(
     private readonly config: Config,
     private readonly encode?: RoomOptions['encode'],
+    /** Makes each room's fan-out (see Fanout), given the room's name. */
+    private readonly fanout?: (room: string) => Fanout,
   ) {}
 
   get size(): number {
@@ -30,6 +32,7 @@ export class RoomRegistry {
         store: new MemoryStore(this.config.historyLimit),
         metrics: this.metrics,
         encode: this.encode,
+        fanout: this.fanout?.(name),
         onEmpty: (empty) => this.forgetLater(empty),
       });
       this.rooms.set(name, room);

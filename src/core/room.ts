@@ -19,6 +19,7 @@ import {
   type Member,
   type Presence,
   type RoomInfo,
+  type RoomMessages,
   type ServerFrame,
   type Welcome,
 } from './protocol.ts';
@@ -36,6 +37,21 @@ export interface Connection {
   remember?(member: Member): void;
 }
 
+/**
+ * One call that delivers a frame to many members, for runtimes that frame it once in
+ * native code (Bun's topic publish) rather than once per member.
+ */
+export interface Fanout {
+  /** Delivers to `connection` from now on: it has just become a member. */
+  add(connection: Connection): void;
+  /**
+   * Sends `payload` as a text frame to every added connection that is still open, but
+   * `except` (which may already be closed: a leave is announced after the close), in the
+   * same order as each connection's own `send`s. A closed connection drops out by itself.
+   */
+  publish(payload: string | Uint8Array, except?: Connection): void;
+}
+
 export type RoomConfig = Pick<
   Config,
   'historyLimit' | 'maxText' | 'maxRoomMembers' | 'rateBurst' | 'ratePerSecond'
@@ -51,6 +67,8 @@ export interface RoomOptions {
    * are cheaper to write than strings (Node) encode here, once per broadcast.
    */
   encode?: (text: string) => string | Uint8Array;
+  /** Broadcasts through this instead of a `send` per member; queues are still checked. */
+  fanout?: Fanout;
   /** Called when the last member has left. */
   onEmpty?: (room: Room) => void;
   now?: () => number;
@@ -84,6 +102,7 @@ export class Room {
   private readonly store: RoomStore;
   private readonly metrics: Metrics;
   private readonly encode: (text: string) => string | Uint8Array;
+  private readonly fanout: Fanout | undefined;
   private readonly onEmpty: (room: Room) => void;
   private readonly now: () => number;
   private readonly members = new Map<Connection, MemberState>();
@@ -94,6 +113,7 @@ export class Room {
     this.store = options.store;
     this.metrics = options.metrics;
     this.encode = options.encode ?? ((text) => text);
+    this.fanout = options.fanout;
     this.onEmpty = options.onEmpty ?? (() => {});
     this.now = options.now ?? Date.now;
   }
@@ -116,12 +136,10 @@ export class Room {
     };
   }
 
-  messages(since: number | undefined, limit: number): ChatMessage[] {
-    return since === undefined ? this.store.latest(limit) : this.store.after(since, limit);
-  }
-
-  get epoch(): string {
-    return this.store.epoch;
+  /** Without `since` the latest `limit` messages, with it the first `limit` after it. */
+  page(since: number | undefined, limit: number): RoomMessages {
+    const messages = since === undefined ? this.store.latest(limit) : this.store.after(since, limit);
+    return { room: this.name, epoch: this.store.epoch, messages };
   }
 
   /**
@@ -162,15 +180,16 @@ export class Room {
   }
 
   /** Re-attaches a member that is already connected (after hibernation), silently. */
-  restore(connection: Connection, member: Member): void {
+  restore(connection: Connection, member: Member, joinedAt = this.now()): void {
     const { rateBurst, ratePerSecond } = this.config;
     const limited = rateBurst > 0 && ratePerSecond > 0;
     this.members.set(connection, {
       member,
-      joinedAt: this.now(),
+      joinedAt,
       bucket: limited ? new TokenBucket(rateBurst, ratePerSecond, this.now()) : undefined,
       limitedInARow: 0,
     });
+    this.fanout?.add(connection);
   }
 
   /** The member behind a connection, if it is in this room. */
@@ -340,10 +359,12 @@ export class Room {
   /** Sends one frame to every member except `except`, encoded once for all of them. */
   private broadcast(text: string, except?: Connection): void {
     const payload = this.encode(text);
+    this.fanout?.publish(payload, except);
     let dropped: [Connection, number, string][] | undefined;
     for (const connection of this.members.keys()) {
       if (connection === except) continue;
-      const problem = this.trySend(connection, payload);
+      // After a fan-out the frame is on its way to everyone; only the queues are left to check.
+      const problem = this.fanout ? backlogged(connection) : this.trySend(connection, payload);
       if (problem) (dropped ??= []).push([connection, ...problem]);
     }
     // Dropped after the loop so that every recipient sees frames in the same order.
@@ -354,7 +375,7 @@ export class Room {
   private trySend(connection: Connection, payload: string | Uint8Array): CloseWith | undefined {
     try {
       connection.send(payload);
-      return connection.bufferedAmount > MAX_BUFFERED_BYTES ? SLOW_CONSUMER : undefined;
+      return backlogged(connection);
     } catch {
       return INTERNAL_ERROR;
     }
@@ -382,6 +403,11 @@ export class Room {
     }
     return { history: this.store.latest(historyLimit), recovered: false };
   }
+}
+
+/** Slow-consumer close when more output is queued for `connection` than it may have. */
+function backlogged(connection: Connection): CloseWith | undefined {
+  return connection.bufferedAmount > MAX_BUFFERED_BYTES ? SLOW_CONSUMER : undefined;
 }
 
 function closeQuietly(connection: Connection, code: number, reason: string) {

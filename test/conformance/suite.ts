@@ -14,9 +14,23 @@ export interface Capabilities {
   gracefulShutdown: boolean;
   /** Rooms live in memory and are forgotten after ROOM_IDLE_TTL_MS. */
   idleEviction: boolean;
+  /** The server can see how much output is queued for a socket, to close slow consumers. */
+  slowConsumerClose: boolean;
+  /**
+   * A close code reaches a client that is still sending. (Deno resets the connection when
+   * a frame arrives after its close frame, and the client then sees 1006.)
+   */
+  closeCodeWhileSending: boolean;
 }
 
-const ALL: Capabilities = { metrics: true, protocolPings: true, gracefulShutdown: true, idleEviction: true };
+const ALL: Capabilities = {
+  metrics: true,
+  protocolPings: true,
+  gracefulShutdown: true,
+  idleEviction: true,
+  slowConsumerClose: true,
+  closeCodeWhileSending: true,
+};
 
 const HISTORY_LIMIT = 5;
 const MAX_ROOM_MEMBERS = 3;
@@ -101,6 +115,8 @@ export function describeConformance(runtime: RuntimeName, capabilities: Partial<
         const response = await fetch(`${server.baseUrl}/`);
         expect(response.status).toBe(200);
         expect(response.headers.get('content-type')).toContain('text/html');
+        // The page may talk only to its own origin, and run only its own script.
+        expect(response.headers.get('content-security-policy')).toContain("default-src 'self'");
         expect(await response.text()).toContain('<html');
       });
 
@@ -417,9 +433,15 @@ export function describeConformance(runtime: RuntimeName, capabilities: Partial<
       });
 
       it('closes with 1008 a client that keeps flooding', async () => {
-        const ann = await join(uniqueRoom());
+        const room = uniqueRoom();
+        const ann = await join(room);
+        const bob = await join(room);
         for (let i = 0; i < 200; i++) ann.send({ type: 'typing', active: i % 2 === 0 });
-        expect((await ann.closed).code).toBe(1008);
+        const { code } = await ann.closed;
+        expect(can.closeCodeWhileSending ? [1008] : [1008, 1006]).toContain(code);
+        expect(await bob.next((f) => f.type === 'presence' && f.event === 'leave')).toMatchObject({
+          member: ann.welcome.you,
+        });
         await expectServing();
       });
 
@@ -512,42 +534,47 @@ export function describeConformance(runtime: RuntimeName, capabilities: Partial<
       }
     });
 
-    describe('slow and silent clients', () => {
-      it('closes a member whose unsent output passes 1 MiB with 1013 slow_consumer', async () => {
-        const room = uniqueRoom();
-        const slow = await join(room, 'name=slow', bulk);
-        const sender = await join(room, 'name=sender', bulk);
-        await slow.next('presence');
-        const slowSocket = (slow.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
-        slowSocket.pause();
-        const text = 'x'.repeat(50_000);
-        let left = false;
-        // Bounded: at most 2,000 × 50 kB, far more than any socket buffer holds.
-        for (let batch = 0; batch < 100 && !left; batch++) {
-          for (let i = 0; i < 19; i++) sender.send({ type: 'message', text });
-          await post(sender, text);
-          left = sender.seen((f) => f.type === 'presence' && f.event === 'leave').length > 0;
-        }
-        expect(await sender.next('presence')).toMatchObject({ event: 'leave', member: slow.welcome.you });
-        slowSocket.resume();
-        expect(await slow.closed).toEqual({ code: 1013, reason: 'slow_consumer' });
-        expect((await post(sender, 'the room goes on')).text).toBe('the room goes on');
-      });
-
-      if (can.protocolPings) {
-        it('terminates a client that stops answering protocol pings, and announces its leave', async () => {
-          const room = uniqueRoom();
-          const silent = await TestClient.join(server.wsUrl(`/ws/${room}`), { autoPong: false });
-          clients.push(silent);
-          const watcher = await join(room);
-          expect(await watcher.next('presence', 5_000)).toMatchObject({
-            event: 'leave',
-            member: silent.welcome.you,
+    if (can.slowConsumerClose || can.protocolPings) {
+      describe('slow and silent clients', () => {
+        if (can.slowConsumerClose) {
+          it('closes a member whose unsent output passes 1 MiB with 1013 slow_consumer', async () => {
+            const room = uniqueRoom();
+            const slow = await join(room, 'name=slow', bulk);
+            const sender = await join(room, 'name=sender', bulk);
+            await slow.next('presence');
+            const slowSocket = (slow.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+            slowSocket.pause();
+            const text = 'x'.repeat(50_000);
+            let left = false;
+            // Bounded: at most 2,000 × 50 kB, far more than any socket buffer holds.
+            for (let batch = 0; batch < 100 && !left; batch++) {
+              for (let i = 0; i < 19; i++) sender.send({ type: 'message', text });
+              await post(sender, text);
+              left = sender.seen((f) => f.type === 'presence' && f.event === 'leave').length > 0;
+            }
+            expect(await sender.next('presence')).toMatchObject({ event: 'leave', member: slow.welcome.you });
+            slowSocket.resume();
+            expect(await slow.closed).toEqual({ code: 1013, reason: 'slow_consumer' });
+            expect((await post(sender, 'the room goes on')).text).toBe('the room goes on');
           });
-          expect((await silent.closed).code).toBe(1006);
-        });
-      }
-    });
+        }
+
+        if (can.protocolPings) {
+          it('terminates a client that stops answering protocol pings, and announces its leave', async () => {
+            const room = uniqueRoom();
+            const silent = await TestClient.join(server.wsUrl(`/ws/${room}`), { autoPong: false });
+            clients.push(silent);
+            const watcher = await join(room);
+            expect(await watcher.next('presence', 5_000)).toMatchObject({
+              event: 'leave',
+              member: silent.welcome.you,
+            });
+            // Dropped (1006), or closed as going away (1001) where the runtime does the pinging.
+            expect([1006, 1001]).toContain((await silent.closed).code);
+          });
+        }
+      });
+    }
 
     describe('logs', () => {
       it('writes one JSON line per open and close, without message text', async () => {

@@ -1,13 +1,13 @@
 // Starts a real edgechat server process on a free 127.0.0.1 port and stops it again.
 // Each runtime is one command line; the tests only ever see the base URL.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type RuntimeName = 'node' | 'workers';
+export type RuntimeName = 'node' | 'workers' | 'deno' | 'bun';
 
 export interface StartOptions {
   runtime?: RuntimeName;
@@ -31,19 +31,31 @@ export interface RunningServer {
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-/** The command line that starts each runtime; PORT, HOST and the test's variables are in `env`. */
-const commands: Record<RuntimeName, (env: Record<string, string>) => string[]> = {
+/**
+ * The command line that starts each runtime; PORT, HOST and the test's variables are in
+ * `env`, and `scratch` is an empty directory removed when the process has ended.
+ */
+const commands: Record<RuntimeName, (env: Record<string, string>, scratch: string) => string[]> = {
   node: () => [process.execPath, 'dist/node.js'],
+  deno: () => npmScript('start:deno'),
+  bun: () => npmScript('start:bun'),
   // wrangler dev on workerd, offline (no telemetry, update check or Request.cf download), the
   // test's variables as --var, and fresh storage unless WORKERS_PERSIST_TO names a directory.
-  workers: ({ PORT, HOST, WORKERS_PERSIST_TO, ...vars }) => [
+  workers: ({ PORT, HOST, WORKERS_PERSIST_TO, ...vars }, scratch) => [
     'env', 'WRANGLER_SEND_METRICS=false', 'WRANGLER_HIDE_BANNER=true', 'CLOUDFLARE_CF_FETCH_ENABLED=false',
     process.execPath, 'node_modules/wrangler/bin/wrangler.js', 'dev', '--port', PORT!, '--ip', HOST!,
     '--inspector-port', '0',
-    '--persist-to', WORKERS_PERSIST_TO ?? mkdtempSync(join(tmpdir(), 'edgechat-workers-')),
+    '--persist-to', WORKERS_PERSIST_TO ?? scratch,
     ...Object.entries(vars).flatMap(([key, value]) => ['--var', `${key}:${value}`]),
   ],
 };
+
+/** A package.json script's command line, run directly: npm would not pass SIGTERM on. */
+function npmScript(name: string): string[] {
+  const { scripts } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  const [command, ...args] = (scripts[name] as string).split(' ');
+  return [join(root, 'node_modules/.bin', command!), ...args];
+}
 
 export async function freePort(): Promise<number> {
   const probe = createServer();
@@ -57,7 +69,8 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const runtime = options.runtime ?? 'node';
   const port = await freePort();
   const env = { ...options.env, PORT: String(port), HOST: '127.0.0.1' };
-  const [command, ...args] = commands[runtime](env);
+  const scratch = mkdtempSync(join(tmpdir(), `edgechat-${runtime}-`));
+  const [command, ...args] = commands[runtime](env, scratch);
   const child = spawn(command!, args, {
     cwd: root,
     env: { ...process.env, ...env },
@@ -71,7 +84,12 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   };
   child.stdout!.on('data', collect);
   child.stderr!.on('data', collect);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      rmSync(scratch, { recursive: true, force: true });
+      resolve(code);
+    }),
+  );
   const baseUrl = `http://127.0.0.1:${port}`;
   await waitUntilHealthy(baseUrl, child, exited, () => output);
   return {

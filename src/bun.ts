@@ -1,0 +1,107 @@
+// Bun entry: the shared app on Bun.serve with Hono's Bun WebSocket helper. Bun enforces
+// the frame size limit itself and frames each broadcast once for the whole room (topic
+// publish, see Fanout); protocol pings and graceful shutdown are done here.
+import type { ServerWebSocket } from 'bun';
+import { fileURLToPath } from 'node:url';
+import { serveStatic, upgradeWebSocket, websocket, type BunWebSocketData } from 'hono/bun';
+import type { WSContext } from 'hono/ws';
+import { createApp } from './core/app.ts';
+import { localRooms, type Upgrade } from './core/local-rooms.ts';
+import { logEvent } from './core/log.ts';
+import { Close } from './core/protocol.ts';
+import { RoomRegistry } from './core/registry.ts';
+import type { Connection } from './core/room.ts';
+import { loadConfig, processMetrics, startHeartbeat } from './process.ts';
+
+const SHUTDOWN_GRACE_MS = 4000;
+
+type Socket = ServerWebSocket<BunWebSocketData>;
+
+const config = loadConfig();
+
+/** A Connection that keeps its socket, for the room's fan-out below. */
+interface BunConnection extends Connection {
+  readonly ws: Socket;
+}
+const socketOf = (connection: Connection) => (connection as BunConnection).ws;
+
+// Each room is a topic of the same name. `ws.publish` skips that socket (presence and
+// typing are not echoed to their member), and a socket leaves its topics when it closes.
+// The registry has no `encode`, so every payload is the room's string: a text frame.
+const registry = new RoomRegistry(config, undefined, (room) => ({
+  add: (connection) => socketOf(connection).subscribe(room),
+  publish: (payload, except) =>
+    except ? socketOf(except).publishText(room, payload as string) : server.publish(room, payload as string),
+}));
+
+const connections = new WeakMap<Socket, BunConnection>();
+function toConnection(context: WSContext): Connection {
+  const ws = context.raw as Socket;
+  let connection = connections.get(ws);
+  if (!connection) {
+    connection = {
+      ws,
+      send: (payload) => ws.sendText(payload as string),
+      close: (code, reason) => ws.close(code, reason),
+      get bufferedAmount() {
+        return ws.getBufferedAmount();
+      },
+    };
+    connections.set(ws, connection);
+  }
+  return connection;
+}
+
+const app = createApp({
+  config,
+  rooms: localRooms(registry, upgradeWebSocket as Upgrade, toConnection),
+  metrics: () => registry.renderMetrics(processMetrics()),
+  assets: serveStatic({ root: fileURLToPath(new URL('../static', import.meta.url)) }),
+});
+
+// Open sockets, for the heartbeat and for shutdown.
+const sockets = new Set<Socket>();
+const heartbeat = startHeartbeat(() => sockets, config.pingIntervalMs);
+const server = Bun.serve<BunWebSocketData>({
+  port: config.port,
+  hostname: config.host,
+  fetch: app.fetch,
+  websocket: {
+    ...websocket,
+    open: (ws) => {
+      sockets.add(ws);
+      websocket.open(ws);
+    },
+    close: (ws, code, reason) => {
+      sockets.delete(ws);
+      websocket.close(ws, code, reason);
+    },
+    pong: (ws) => heartbeat.answered(ws),
+    maxPayloadLength: config.maxFrameBytes,
+    perMessageDeflate: false,
+    // Bun's own idle timeout and pings count in seconds (at least 8); the heartbeat
+    // below follows PING_INTERVAL_MS instead.
+    idleTimeout: 0,
+    sendPings: false,
+    // No limit: past it Bun would drop frames silently. The room closes a member whose
+    // queue passes 1 MiB (slow_consumer), as on every runtime.
+    backpressureLimit: 0,
+  },
+});
+logEvent('listening', { host: config.host, port: server.port });
+
+let shuttingDown = false;
+function shutdown(signal: string): void {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  logEvent('shutdown', { signal, connections: sockets.size });
+  heartbeat.stop();
+  registry.shutdown();
+  // Sockets that were in no room yet.
+  for (const ws of sockets) ws.close(Close.goingAway, 'server_shutdown');
+  // Resolves once every connection has ended, so the close frames have gone out.
+  void server.stop().then(() => process.exit(0));
+  setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS);
+}
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+process.on('SIGINT', () => shutdown('SIGINT'));

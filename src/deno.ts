@@ -1,0 +1,105 @@
+// Deno entry: the shared app on Deno.serve with Hono's Deno WebSocket helper. Deno's
+// upgrade has no frame size limit we can set, so frames are measured here; protocol
+// pings are Deno's own (idleTimeout); and graceful shutdown.
+/// <reference lib="deno.ns" />
+import process from 'node:process';
+import { fileURLToPath } from 'node:url';
+import { serveStatic, upgradeWebSocket } from 'hono/deno';
+import type { WSContext } from 'hono/ws';
+import { createApp } from './core/app.ts';
+import { localRooms, type Upgrade } from './core/local-rooms.ts';
+import { logEvent } from './core/log.ts';
+import { Close } from './core/protocol.ts';
+import { RoomRegistry } from './core/registry.ts';
+import type { Connection } from './core/room.ts';
+import { loadConfig, processMetrics } from './process.ts';
+
+const SHUTDOWN_GRACE_MS = 4000;
+
+const config = loadConfig();
+const registry = new RoomRegistry(config);
+
+const connections = new WeakMap<WebSocket, Connection>();
+function toConnection(context: WSContext): Connection {
+  const ws = context.raw as WebSocket;
+  let connection = connections.get(ws);
+  if (!connection) {
+    connection = {
+      // The registry has no `encode`, so every payload is the room's string (a text frame).
+      send: (payload) => ws.send(payload as string),
+      close: (code, reason) => ws.close(code, reason),
+      get bufferedAmount() {
+        return ws.bufferedAmount;
+      },
+    };
+    connections.set(ws, connection);
+  }
+  return connection;
+}
+
+const encoder = new TextEncoder();
+/** UTF-8 size is at least the UTF-16 length and at most 3 times it: encode only in between. */
+function tooBig(data: unknown): boolean {
+  const limit = config.maxFrameBytes;
+  if (typeof data !== 'string') return (data as ArrayBuffer).byteLength > limit;
+  if (data.length > limit) return true;
+  return data.length * 3 > limit && encoder.encode(data).byteLength > limit;
+}
+
+// Open sockets, so that shutdown can close them and wait for them to go.
+const sockets = new Set<WebSocket>();
+const upgrade: Upgrade = (c, events) =>
+  upgradeWebSocket(
+    c,
+    {
+      ...events,
+      onOpen: (event, ws) => {
+        sockets.add(ws.raw!);
+        events.onOpen?.(event, ws);
+      },
+      onMessage: (event, ws) => {
+        if (tooBig(event.data)) ws.close(Close.tooBig, 'frame_too_big');
+        else events.onMessage?.(event, ws);
+      },
+      onClose: (event, ws) => {
+        sockets.delete(ws.raw!);
+        // Deno says 0 for a connection lost without a close frame; the protocol's word is 1006.
+        events.onClose?.(event.code === 0 ? new CloseEvent('close', { code: 1006 }) : event, ws);
+        if (shuttingDown && sockets.size === 0) process.exit(0);
+      },
+    },
+    // Deno pings a socket that has been silent for half of idleTimeout, and closes it
+    // (1001) when the other half passes without a pong.
+    { idleTimeout: (2 * config.pingIntervalMs) / 1000 },
+  );
+
+const app = createApp({
+  config,
+  rooms: localRooms(registry, upgrade, toConnection),
+  metrics: () => registry.renderMetrics(processMetrics()),
+  assets: serveStatic({ root: fileURLToPath(new URL('../static', import.meta.url)) }),
+});
+
+const server = Deno.serve(
+  {
+    port: config.port,
+    hostname: config.host,
+    onListen: ({ port }) => logEvent('listening', { host: config.host, port }),
+  },
+  app.fetch,
+);
+
+let shuttingDown = false;
+function shutdown(signal: string): void {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  logEvent('shutdown', { signal, connections: sockets.size });
+  void server.shutdown();
+  registry.shutdown();
+  // Sockets that were in no room yet.
+  for (const ws of sockets) ws.close(Close.goingAway, 'server_shutdown');
+  if (sockets.size === 0) process.exit(0);
+  setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS);
+}
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+process.on('SIGINT', () => shutdown('SIGINT'));

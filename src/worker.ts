@@ -1,0 +1,42 @@
+// Cloudflare Workers entry: the shared app, with each room in its own Durable Object
+// (RoomObject, one per normalised room name) and static/ from the ASSETS binding, so the
+// page gets the same security headers as on every other runtime. There is no /metrics:
+// a Worker has no process to measure.
+import type { Hono } from 'hono';
+import { createApp, type RoomBackend } from './core/app.ts';
+import { readConfig } from './core/config.ts';
+import { roomCallUrl, RoomObject, type Env, type RoomCall, type RoomNamespace } from './room-object.ts';
+
+export { RoomObject };
+
+/** Rooms held by Durable Objects; createApp has checked every request before it gets here. */
+function durableRooms(namespace: RoomNamespace): RoomBackend {
+  const call = (room: string, what: RoomCall, init?: RequestInit) =>
+    namespace.get(namespace.idFromName(room)).fetch(roomCallUrl(what), init);
+  return {
+    info: async (room) => (await call(room, { op: 'info' })).json(),
+    messages: async (room, since, limit) => (await call(room, { op: 'messages', since, limit })).json(),
+    // The upgrade request itself goes on to the object, which accepts the socket.
+    connect: (c, room, join) => call(room, { op: 'connect', join }, c.req.raw),
+  };
+}
+
+let app: Hono | undefined;
+
+export default {
+  fetch(request: Request, env: Env): Response | Promise<Response> {
+    // The bindings are the same for every request, so one app serves the whole isolate.
+    app ??= createApp({
+      config: readConfig(env as unknown as Record<string, unknown>),
+      rooms: durableRooms(env.ROOMS),
+      assets: async (c, next) => {
+        const asset = await env.ASSETS.fetch(c.req.raw);
+        // Like serveStatic elsewhere: a missing file falls through to the JSON 404.
+        if (asset.status === 404) return next();
+        // A copy: the platform's response headers are immutable, and the app adds its own.
+        return new Response(asset.body, asset);
+      },
+    });
+    return app.fetch(request);
+  },
+};
