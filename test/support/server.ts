@@ -73,6 +73,9 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const [command, ...args] = commands[runtime](env, scratch);
   const child = spawn(command!, args, {
     cwd: root,
+    // Its own process group, signalled whole: a launcher (wrangler, a wrapper script) and
+    // the server it starts stop together, as they would at a terminal.
+    detached: true,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -114,7 +117,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       }),
     exited,
     stop: async (signal = 'SIGTERM') => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, signal);
       return exited;
     },
   };
@@ -139,6 +142,6 @@ async function waitUntilHealthy(
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  child.kill('SIGKILL');
+  process.kill(-child.pid!, 'SIGKILL');
   throw new Error(`server did not become ready within 60 s:\n${output()}`);
 }
