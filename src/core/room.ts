@@ -24,8 +24,9 @@ import {
   type Welcome,
 } from './protocol.ts';
 
-/** A member's socket as the room sees it. Every payload is sent as a text frame. */
+/** A member's socket as the room sees it. */
 export interface Connection {
+  /** Sends one text frame: `payload` is the frame's JSON as the room's `encode` made it. */
   send(payload: string | Uint8Array): void;
   close(code: number, reason: string): void;
   /** Bytes queued for this socket and not yet written to the network. */
@@ -63,8 +64,8 @@ export interface RoomOptions {
   store: RoomStore;
   metrics: Metrics;
   /**
-   * Turns a frame into what is handed to every recipient's `send`. Runtimes where bytes
-   * are cheaper to write than strings (Node) encode here, once per broadcast.
+   * Turns a frame's JSON into what is handed to every recipient's `send`, once per
+   * broadcast. Node frames it whole here, so that every socket writes the same bytes.
    */
   encode?: (text: string) => string | Uint8Array;
   /** Broadcasts through this instead of a `send` per member; queues are still checked. */
