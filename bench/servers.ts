@@ -3,7 +3,7 @@
 // down with it). The process measured is the one that holds the listening socket.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../test/support/server.ts';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Proto } from './client.ts';
@@ -100,13 +100,6 @@ export function serverById(id: string): ServerDef {
   return def;
 }
 
-export async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 export interface Running {
   def: ServerDef;

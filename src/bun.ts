@@ -34,22 +34,16 @@ const registry = new RoomRegistry(config, undefined, (room) => ({
     except ? socketOf(except).publishText(room, payload as string) : server.publish(room, payload as string),
 }));
 
-const connections = new WeakMap<Socket, BunConnection>();
-function toConnection(context: WSContext): Connection {
+function toConnection(context: WSContext): BunConnection {
   const ws = context.raw as Socket;
-  let connection = connections.get(ws);
-  if (!connection) {
-    connection = {
-      ws,
-      send: (payload) => ws.sendText(payload as string),
-      close: (code, reason) => ws.close(code, reason),
-      get bufferedAmount() {
-        return ws.getBufferedAmount();
-      },
-    };
-    connections.set(ws, connection);
-  }
-  return connection;
+  return {
+    ws,
+    send: (payload) => ws.sendText(payload as string),
+    close: (code, reason) => ws.close(code, reason),
+    get bufferedAmount() {
+      return ws.getBufferedAmount();
+    },
+  };
 }
 
 const app = createApp({

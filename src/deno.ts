@@ -19,22 +19,16 @@ const SHUTDOWN_GRACE_MS = 4000;
 const config = loadConfig();
 const registry = new RoomRegistry(config);
 
-const connections = new WeakMap<WebSocket, Connection>();
 function toConnection(context: WSContext): Connection {
   const ws = context.raw as WebSocket;
-  let connection = connections.get(ws);
-  if (!connection) {
-    connection = {
-      // The registry has no `encode`, so every payload is the room's string (a text frame).
-      send: (payload) => ws.send(payload as string),
-      close: (code, reason) => ws.close(code, reason),
-      get bufferedAmount() {
-        return ws.bufferedAmount;
-      },
-    };
-    connections.set(ws, connection);
-  }
-  return connection;
+  return {
+    // The registry has no `encode`, so every payload is the room's string (a text frame).
+    send: (payload) => ws.send(payload as string),
+    close: (code, reason) => ws.close(code, reason),
+    get bufferedAmount() {
+      return ws.bufferedAmount;
+    },
+  };
 }
 
 const encoder = new TextEncoder();

@@ -3,6 +3,7 @@
 import { serve, upgradeWebSocket, type Http2Bindings, type HttpBindings } from '@hono/node-server';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Context } from 'hono';
@@ -26,10 +27,13 @@ const wss = new WebSocketServer({
   perMessageDeflate: false,
 });
 
-// Each socket's Connection, made when ws hands it over with the request's TCP socket.
-const connections = new WeakMap<WebSocket, Connection>();
-wss.on('connection', (ws, request) => connections.set(ws, new NodeConnection(ws, request.socket)));
-const toConnection = (context: WSContext) => connections.get(context.raw as WebSocket)!;
+// The TCP socket under each WebSocket, from the upgrade request, for NodeConnection.
+const tcpSockets = new WeakMap<WebSocket, Socket>();
+wss.on('connection', (ws, request) => tcpSockets.set(ws, request.socket));
+function toConnection(context: WSContext): Connection {
+  const ws = context.raw as WebSocket;
+  return new NodeConnection(ws, tcpSockets.get(ws)!);
+}
 
 /**
  * Hono's helper keeps the context it is given alive for as long as the socket is open. It

@@ -9,6 +9,10 @@ import type { Connection, Room } from './room.ts';
 /** The `upgradeWebSocket(c, events)` form that every Hono runtime helper offers. */
 export type Upgrade = (c: Context, events: WSEvents) => Promise<Response>;
 
+/**
+ * `toConnection` wraps the runtime's socket once, when it opens; the wrapper is kept for
+ * that socket's events, so the room always sees the same Connection.
+ */
 export function localRooms(
   registry: RoomRegistry,
   upgrade: Upgrade,
@@ -19,14 +23,16 @@ export function localRooms(
     messages: (name, since, limit) => registry.get(name).page(since, limit),
     connect: (c, name, join) => {
       let room: Room | undefined;
+      let connection: Connection;
       return upgrade(c, {
         onOpen: (_event, ws) => {
+          connection = toConnection(ws);
           // Looked up on open, not on request: the room may have been forgotten meanwhile.
           const candidate = registry.get(name);
-          if (candidate.join(toConnection(ws), join)) room = candidate;
+          if (candidate.join(connection, join)) room = candidate;
         },
-        onMessage: (event, ws) => room?.receive(toConnection(ws), event.data as string | ArrayBuffer),
-        onClose: (event, ws) => room?.leave(toConnection(ws), event.code),
+        onMessage: (event) => room?.receive(connection, event.data as string | ArrayBuffer),
+        onClose: (event) => room?.leave(connection, event.code),
       });
     },
   };
