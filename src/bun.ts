@@ -28,11 +28,13 @@ const socketOf = (connection: Connection) => (connection as BunConnection).ws;
 // Each room is a topic of the same name. `ws.publish` skips that socket (presence and
 // typing are not echoed to their member), and a socket leaves its topics when it closes.
 // The registry has no `encode`, so every payload is the room's string: a text frame.
-const registry = new RoomRegistry(config, undefined, (room) => ({
-  add: (connection) => socketOf(connection).subscribe(room),
-  publish: (payload, except) =>
-    except ? socketOf(except).publishText(room, payload as string) : server.publish(room, payload as string),
-}));
+const registry = new RoomRegistry(config, {
+  fanout: (room) => ({
+    add: (connection) => socketOf(connection).subscribe(room),
+    publish: (payload, except) =>
+      except ? socketOf(except).publishText(room, payload as string) : server.publish(room, payload as string),
+  }),
+});
 
 function toConnection(context: WSContext): BunConnection {
   const ws = context.raw as Socket;

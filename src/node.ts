@@ -20,7 +20,7 @@ const SHUTDOWN_GRACE_MS = 4000;
 
 const config = loadConfig();
 // Each broadcast is framed once; every member's socket writes the same Buffer.
-const registry = new RoomRegistry(config, textFrame);
+const registry = new RoomRegistry(config, { encode: textFrame });
 const wss = new WebSocketServer({
   noServer: true,
   maxPayload: config.maxFrameBytes,

@@ -13,9 +13,12 @@ export class RoomRegistry {
 
   constructor(
     private readonly config: Config,
-    private readonly encode?: RoomOptions['encode'],
-    /** Makes each room's fan-out (see Fanout), given the room's name. */
-    private readonly fanout?: (room: string) => Fanout,
+    private readonly transport: {
+      /** See RoomOptions.encode. */
+      encode?: RoomOptions['encode'];
+      /** Makes each room's fan-out (see Fanout), given the room's name. */
+      fanout?: (room: string) => Fanout;
+    } = {},
   ) {}
 
   get size(): number {
@@ -31,8 +34,8 @@ export class RoomRegistry {
         config: this.config,
         store: new MemoryStore(this.config.historyLimit),
         metrics: this.metrics,
-        encode: this.encode,
-        fanout: this.fanout?.(name),
+        encode: this.transport.encode,
+        fanout: this.transport.fanout?.(name),
         onEmpty: (empty) => this.forgetLater(empty),
       });
       this.rooms.set(name, room);
