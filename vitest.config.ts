@@ -7,5 +7,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Each file starts real server processes; two cores run two files at a time.
     maxWorkers: 2,
+    // The room's unit tests run the real logger; its JSON lines are not test output.
+    onConsoleLog: (log) => !log.startsWith('{"ts":'),
   },
 });

@@ -614,6 +614,25 @@ export function describeConformance(runtime: RuntimeName, capabilities: Partial<
           expect(Date.now() - stoppedAt).toBeLessThan(5_000);
           expect(bob.seen('presence')).toEqual([]);
         });
+
+        it('starts a new epoch after a restart, so a resuming client is told it missed history', async () => {
+          const first = await startServer({ runtime });
+          const room = uniqueRoom();
+          const ann = await TestClient.join(first.wsUrl(`/ws/${room}`));
+          ann.send({ type: 'message', text: 'before the restart', cid: 'r1' });
+          const { seq } = await ann.next('message');
+          await first.stop('SIGTERM');
+          await ann.closed;
+          const second = await startServer({ runtime });
+          try {
+            const back = await TestClient.join(second.wsUrl(`/ws/${room}?since=${seq}&epoch=${ann.welcome.epoch}`));
+            expect(back.welcome.epoch).not.toBe(ann.welcome.epoch);
+            expect(back.welcome).toMatchObject({ recovered: false, seq: 0, history: [] });
+            await back.close();
+          } finally {
+            await second.stop();
+          }
+        });
       });
     }
 
