@@ -5,6 +5,7 @@
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { serveStatic, upgradeWebSocket } from 'hono/deno';
+import type { Context } from 'hono';
 import type { WSContext } from 'hono/ws';
 import { createApp } from './core/app.ts';
 import { localRooms, type Upgrade } from './core/local-rooms.ts';
@@ -42,9 +43,19 @@ function tooBig(data: unknown): boolean {
 
 // Open sockets, so that shutdown can close them and wait for them to go.
 const sockets = new Set<WebSocket>();
+/**
+ * hono/deno compares the Upgrade header with "websocket" to the letter, but its value is
+ * case-insensitive (RFC 6455 §4.2.1) and app.ts has checked it so; the helper is shown it
+ * in lower case.
+ */
+function withLowerCaseUpgrade(c: Context): Context {
+  const header = (name: string) => (name.toLowerCase() === 'upgrade' ? 'websocket' : c.req.header(name));
+  return { req: { raw: c.req.raw, header } } as unknown as Context;
+}
+
 const upgrade: Upgrade = (c, events) =>
   upgradeWebSocket(
-    c,
+    withLowerCaseUpgrade(c),
     {
       ...events,
       onOpen: (event, ws) => {

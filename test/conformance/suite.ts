@@ -1,5 +1,6 @@
 // The protocol v1 conformance suite. It talks to a real server process over HTTP and
 // WebSocket and knows nothing of the runtime behind it beyond the capabilities below.
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient, type Frame } from '../support/client.ts';
 import { startServer, type RunningServer, type RuntimeName } from '../support/server.ts';
@@ -223,6 +224,28 @@ export function describeConformance(runtime: RuntimeName, capabilities: Partial<
           clients.push(client);
           expect(client.welcome.type).toBe('welcome');
         }
+      });
+
+      it('accepts the Upgrade header in any letter case', async () => {
+        // Sent by hand: ws always writes "Upgrade: websocket" itself.
+        const socket = connect(Number(new URL(server.baseUrl).port), '127.0.0.1');
+        socket.write(
+          [
+            `GET /ws/${uniqueRoom()} HTTP/1.1`,
+            `Host: ${new URL(server.baseUrl).host}`,
+            'Upgrade: WebSocket',
+            'Connection: Upgrade',
+            'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+            'Sec-WebSocket-Version: 13',
+            '',
+            '',
+          ].join('\r\n'),
+        );
+        const [statusLine] = await new Promise<string[]>((resolve) =>
+          socket.once('data', (chunk) => resolve(chunk.toString().split('\r\n'))),
+        );
+        socket.destroy();
+        expect(statusLine).toMatch(/^HTTP\/1\.1 101 /);
       });
 
       it('answers a plain GET on /ws/:room with 426 upgrade_required', async () => {
