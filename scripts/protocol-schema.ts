@@ -1,6 +1,6 @@
 // The JSON Schema of every frame, generated from the zod schemas so the two cannot drift.
 import { z } from 'zod';
-import { ClientFrame, ServerFrame } from '../src/core/protocol.ts';
+import { ClientFrame, HttpError, RoomInfo, RoomMessages, ServerFrame } from '../src/core/protocol.ts';
 
 /** Without its own `$schema` line: the document states the dialect once, at the top. */
 function definition(schema: z.ZodType, io: 'input' | 'output') {
@@ -18,6 +18,10 @@ export function protocolJsonSchema(): string {
       ClientFrame: definition(ClientFrame, 'input'),
       // What the server sends.
       ServerFrame: definition(ServerFrame, 'output'),
+      // The HTTP answers: refusals before an upgrade and the room API.
+      HttpError: definition(HttpError, 'output'),
+      RoomInfo: definition(RoomInfo, 'output'),
+      RoomMessages: definition(RoomMessages, 'output'),
     },
   };
   return `${JSON.stringify(document, null, 2)}\n`;

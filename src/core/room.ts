@@ -194,7 +194,7 @@ export class Room {
   }
 
   /** The member behind a connection, if it is in this room. */
-  memberOf(connection: Connection): Member | undefined {
+  private memberOf(connection: Connection): Member | undefined {
     return this.members.get(connection)?.member;
   }
 
