@@ -309,15 +309,6 @@ async function main(): Promise<void> {
   }
   const client = new Client();
   let failed = false;
-  const runnable = servers.filter((def) => {
-    const command = def.command();
-    if ('missing' in command) {
-      notes.push(`${def.label} was not run: ${command.missing}.`);
-      log(`skipping ${def.id}: ${command.missing}`);
-      return false;
-    }
-    return true;
-  });
 
   // Other people's processes share the two cores: before each measurement, wait (within a
   // budget for the whole run) until the machine is close to idle.
@@ -349,7 +340,7 @@ async function main(): Promise<void> {
   try {
     for (const shape of shapes) {
       log(`\n${shape.name}: ${describeShape(shape)}`);
-      for (const def of runnable) {
+      for (const def of servers) {
         const row: Row = { shape, server: def.id, label: def.label };
         rows.push(row);
         try {
@@ -394,7 +385,7 @@ async function main(): Promise<void> {
     if (idleConnections > 0 && mode === 'load') {
       const rooms = Math.ceil(idleConnections / idleRoomSize);
       log(`\nidle: ${idleConnections} connections in ${rooms} rooms of ${idleRoomSize}`);
-      for (const def of runnable) {
+      for (const def of servers) {
         const row: IdleRow = { server: def.id, label: def.label, connections: rooms * idleRoomSize, roomSize: idleRoomSize };
         idle.push(row);
         let server;

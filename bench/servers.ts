@@ -1,16 +1,14 @@
 // The servers a benchmark run compares, and starting each one as its own process on a free
-// 127.0.0.1 port (in its own process group, so that a wrapper such as `sh` or `npm` goes
-// down with it). The process measured is the one that holds the listening socket.
+// 127.0.0.1 port, in its own process group so that any launcher goes down with it. The
+// process measured is the one that holds the listening socket.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { freePort } from '../test/support/server.ts';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Proto } from './client.ts';
 import { listenerPid } from './proc.ts';
+import { freePort, npmScript } from '../test/support/server.ts';
 
 export const root = fileURLToPath(new URL('..', import.meta.url));
-const bin = join(root, 'node_modules', '.bin');
 
 export type ServerId = 'edgechat-node' | 'edgechat-bun' | 'edgechat-deno' | 'floor-node' | 'socketio-node' | 'bun-publish';
 
@@ -19,25 +17,8 @@ export interface ServerDef {
   label: string;
   runtime: 'node' | 'bun' | 'deno';
   proto: Proto;
-  /** The command line, or why this server cannot run here. */
-  command(nodeArgs?: string[]): { argv: string[] } | { missing: string };
-}
-
-function scripts(): Record<string, string> {
-  try {
-    return JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts ?? {};
-  } catch {
-    return {};
-  }
-}
-
-/** The npm script's own command line (run by `sh` with node_modules/.bin on PATH), else a fallback. */
-function viaScript(script: string, entry: string, fallback: string[], tool: string) {
-  const line = scripts()[script];
-  if (line) return { argv: ['sh', '-c', line] };
-  if (!existsSync(join(root, entry))) return { missing: `neither ${entry} nor the npm script "${script}" exists yet` };
-  if (!existsSync(join(bin, tool))) return { missing: `node_modules/.bin/${tool} is not installed` };
-  return { argv: fallback };
+  /** The command line; Node servers take extra Node flags (for --cpu-prof). */
+  command(nodeArgs?: string[]): string[];
 }
 
 export const SERVERS: readonly ServerDef[] = [
@@ -46,51 +27,42 @@ export const SERVERS: readonly ServerDef[] = [
     label: 'edgechat on Node',
     runtime: 'node',
     proto: 'edgechat',
-    command: (nodeArgs = []) =>
-      existsSync(join(root, 'dist', 'node.js'))
-        ? { argv: [process.execPath, ...nodeArgs, 'dist/node.js'] }
-        : { missing: 'dist/node.js is not built (npm run build)' },
+    command: (nodeArgs = []) => [process.execPath, ...nodeArgs, 'dist/node.js'],
   },
   {
     id: 'edgechat-bun',
     label: 'edgechat on Bun',
     runtime: 'bun',
     proto: 'edgechat',
-    command: () => viaScript('start:bun', 'src/bun.ts', ['bun', 'run', 'src/bun.ts'], 'bun'),
+    command: () => npmScript('start:bun'),
   },
   {
     id: 'edgechat-deno',
     label: 'edgechat on Deno',
     runtime: 'deno',
     proto: 'edgechat',
-    command: () => viaScript('start:deno', 'src/deno.ts', ['deno', 'run', '-A', 'src/deno.ts'], 'deno'),
+    command: () => npmScript('start:deno'),
   },
   {
     id: 'floor-node',
     label: 'floor: tuned ws (Node)',
     runtime: 'node',
     proto: 'edgechat',
-    command: (nodeArgs = []) => ({ argv: [process.execPath, ...nodeArgs, 'bench/servers/floor.mjs'] }),
+    command: (nodeArgs = []) => [process.execPath, ...nodeArgs, 'bench/servers/floor.mjs'],
   },
   {
     id: 'socketio-node',
     label: 'Socket.IO 4 (Node)',
     runtime: 'node',
     proto: 'socketio',
-    command: (nodeArgs = []) =>
-      existsSync(join(root, 'node_modules', 'socket.io'))
-        ? { argv: [process.execPath, ...nodeArgs, 'bench/servers/socketio.mjs'] }
-        : { missing: 'socket.io is not installed (npm install)' },
+    command: (nodeArgs = []) => [process.execPath, ...nodeArgs, 'bench/servers/socketio.mjs'],
   },
   {
     id: 'bun-publish',
     label: 'Bun native publish',
     runtime: 'bun',
     proto: 'edgechat',
-    command: () =>
-      existsSync(join(bin, 'bun'))
-        ? { argv: ['bun', 'bench/servers/bun-publish.ts'] }
-        : { missing: 'node_modules/.bin/bun is not installed' },
+    command: () => [join(root, 'node_modules', '.bin', 'bun'), 'bench/servers/bun-publish.ts'],
   },
 ];
 
@@ -124,15 +96,12 @@ export async function startServer(
   def: ServerDef,
   options: { env?: Record<string, string>; nodeArgs?: string[]; readyTimeoutMs?: number } = {},
 ): Promise<Running> {
-  const command = def.command(options.nodeArgs);
-  if ('missing' in command) throw new Error(`${def.id}: ${command.missing}`);
   const port = await freePort();
-  const [file, ...args] = command.argv;
+  const [file, ...args] = def.command(options.nodeArgs);
   const child: ChildProcess = spawn(file!, args, {
     cwd: root,
     env: {
       ...process.env,
-      PATH: `${bin}${delimiter}${process.env.PATH ?? ''}`,
       ...BENCH_ENV,
       ...options.env,
       PORT: String(port),

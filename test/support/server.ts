@@ -51,7 +51,7 @@ const commands: Record<RuntimeName, (env: Record<string, string>, scratch: strin
 };
 
 /** A package.json script's command line, run directly: npm would not pass SIGTERM on. */
-function npmScript(name: string): string[] {
+export function npmScript(name: string): string[] {
   const { scripts } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
   const [command, ...args] = (scripts[name] as string).split(' ');
   return [join(root, 'node_modules/.bin', command!), ...args];
