@@ -6,7 +6,7 @@ import type {
   WebSocket as HibernatableWebSocket,
   WebSocketPair as WebSocketPairType,
   WebSocketRequestResponsePair as WebSocketRequestResponsePairType,
-} from '@cloudflare/workers-types/latest/index.ts';
+} from '@cloudflare/workers-types/index.ts';
 import { readConfig } from './core/config.ts';
 import { logEvent } from './core/log.ts';
 import { Metrics } from './core/metrics.ts';

@@ -1,7 +1,7 @@
 // RoomStore on a Durable Object's SQLite storage, so that a room's epoch, sequence number
 // and history outlive the object itself (eviction, hibernation, deploys). SQLite here is
 // local to the object and synchronous, which is what lets RoomStore be synchronous.
-import type { DurableObjectStorage } from '@cloudflare/workers-types/latest/index.ts';
+import type { DurableObjectStorage } from '@cloudflare/workers-types/index.ts';
 import { newEpoch, type RoomStore } from './core/history.ts';
 import type { ChatMessage } from './core/protocol.ts';
 
