@@ -27,7 +27,7 @@ export const SERVERS: readonly ServerDef[] = [
     label: 'edgechat on Node',
     runtime: 'node',
     proto: 'edgechat',
-    command: (nodeArgs = []) => [process.execPath, ...nodeArgs, 'dist/node.js'],
+    command: (nodeArgs = []) => [process.execPath, ...nodeArgs, 'dist/runtime/node/server.js'],
   },
   {
     id: 'edgechat-bun',

@@ -1,3 +1,4 @@
 import { describeConformance } from './conformance/suite.ts';
 
-describeConformance('bun');
+describeConformance('bun', 'durable');
+describeConformance('bun', 'memory');

@@ -1,6 +1,10 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readConfig } from '../src/core/config.ts';
+import { CONFIG_VARIABLES, readConfig } from '../src/core/config.ts';
+import { npmScript } from './support/server.ts';
 
 describe('readConfig', () => {
   it('uses the documented defaults', () => {
@@ -9,6 +13,9 @@ describe('readConfig', () => {
       host: '0.0.0.0',
       allowedOrigins: [],
       historyLimit: 100,
+      historyRetention: 10_000,
+      storage: 'sqlite',
+      dataDir: 'data',
       maxText: 2000,
       maxFrameBytes: 16384,
       maxRoomMembers: 1000,
@@ -25,6 +32,9 @@ describe('readConfig', () => {
       HOST: '127.0.0.1',
       ALLOWED_ORIGINS: 'https://a.example, http://localhost:3000',
       HISTORY_LIMIT: '10',
+      HISTORY_RETENTION: '10',
+      STORAGE: 'memory',
+      DATA_DIR: '/var/lib/edgechat',
       RATE_LIMIT_PER_SEC: '0',
     });
     expect(config).toMatchObject({
@@ -32,6 +42,9 @@ describe('readConfig', () => {
       host: '127.0.0.1',
       allowedOrigins: ['https://a.example', 'http://localhost:3000'],
       historyLimit: 10,
+      historyRetention: 10,
+      storage: 'memory',
+      dataDir: '/var/lib/edgechat',
       ratePerSecond: 0,
     });
   });
@@ -43,6 +56,10 @@ describe('readConfig', () => {
       [{ HISTORY_LIMIT: '-1' }, 'HISTORY_LIMIT'],
       [{ ALLOWED_ORIGINS: 'https://ok.example,*.example' }, 'ALLOWED_ORIGINS'],
       [{ ALLOWED_ORIGINS: 'https://a.example/path' }, 'ALLOWED_ORIGINS'],
+      [{ HISTORY_RETENTION: '99' }, 'HISTORY_RETENTION'],
+      [{ HISTORY_LIMIT: '20000' }, 'HISTORY_RETENTION'],
+      [{ STORAGE: 'disk' }, 'STORAGE'],
+      [{ STORAGE: 'redis' }, 'STORAGE'],
     ];
     for (const [env, variable] of cases) {
       expect(() => readConfig(env)).toThrow(new RegExp(`^invalid ${variable}=`));
@@ -53,18 +70,58 @@ describe('readConfig', () => {
       }
     }
   });
+
+  it('says retention below HISTORY_LIMIT would break resume promises', () => {
+    expect(() => readConfig({ HISTORY_LIMIT: '50', HISTORY_RETENTION: '49' })).toThrow(
+      /^invalid HISTORY_RETENTION="49": must be at least HISTORY_LIMIT/,
+    );
+  });
 });
 
-describe('start-up with invalid configuration', () => {
-  it('stops the Node server with one line naming the variable', async () => {
-    const child = spawn(process.execPath, ['dist/node.js'], {
+describe('Deno', () => {
+  it('is allowed to read every variable edgechat reads, and nothing else', () => {
+    const { scripts } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    const allowed = /--allow-env=(\S+)/.exec(scripts['start:deno'])![1]!.split(',');
+    expect(allowed.sort()).toEqual([...CONFIG_VARIABLES].sort());
+  });
+});
+
+const starts: [string, string[]][] = [
+  ['Node', [process.execPath, 'dist/runtime/node/server.js']],
+  ['Deno', npmScript('start:deno')],
+  ['Bun', npmScript('start:bun')],
+];
+
+describe.each(starts)('start-up on %s', (_runtime, command) => {
+  /** Starts the server with `env` and resolves with its exit code and what it wrote to stderr. */
+  async function failedStart(env: Record<string, string>) {
+    const child = spawn(command[0]!, command.slice(1), {
       cwd: new URL('..', import.meta.url),
-      env: { ...process.env, MAX_ROOM_MEMBERS: 'many', PORT: '0', HOST: '127.0.0.1' },
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env },
     });
     let stderr = '';
     child.stderr.on('data', (chunk) => (stderr += chunk));
     const code = await new Promise((resolve) => child.on('exit', resolve));
-    expect(code).toBe(1);
-    expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(/^edgechat: invalid MAX_ROOM_MEMBERS="many": /)]);
+    return { code, lines: stderr.trim().split('\n') };
+  }
+
+  it('stops with one line naming an invalid variable', async () => {
+    expect(await failedStart({ MAX_ROOM_MEMBERS: 'many' })).toEqual({
+      code: 1,
+      lines: [expect.stringMatching(/^edgechat: invalid MAX_ROOM_MEMBERS="many": /)],
+    });
+    expect(await failedStart({ HISTORY_LIMIT: '100', HISTORY_RETENTION: '50' })).toEqual({
+      code: 1,
+      lines: [expect.stringMatching(/^edgechat: invalid HISTORY_RETENTION="50": must be at least HISTORY_LIMIT/)],
+    });
+  });
+
+  it('stops with one line when DATA_DIR cannot hold the database', async () => {
+    const notADirectory = join(mkdtempSync(join(tmpdir(), 'edgechat-config-')), 'file');
+    writeFileSync(notADirectory, 'not a directory');
+    expect(await failedStart({ DATA_DIR: notADirectory })).toEqual({
+      code: 1,
+      lines: [expect.stringMatching(/^edgechat: cannot open storage in DATA_DIR=.*file: /)],
+    });
   });
 });

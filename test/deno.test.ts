@@ -1,7 +1,10 @@
-import { describeConformance } from './conformance/suite.ts';
+import { describeConformance, type Capabilities } from './conformance/suite.ts';
 
-describeConformance('deno', {
+const deno: Partial<Capabilities> = {
   // Deno drops the connection when a frame arrives after it has sent its close frame
   // (a flooding client is still sending), so such a client may see 1006 instead of 1008.
   closeCodeWhileSending: false,
-});
+};
+
+describeConformance('deno', 'durable', deno);
+describeConformance('deno', 'memory', deno);

@@ -22,7 +22,7 @@ let server: RunningServer;
 const clients: TestClient[] = [];
 
 function start(): Promise<RunningServer> {
-  return startServer({ runtime: 'workers', env: { WORKERS_PERSIST_TO: storage } });
+  return startServer({ runtime: 'workers', env: { DATA_DIR: storage } });
 }
 
 beforeAll(async () => {

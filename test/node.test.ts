@@ -1,3 +1,4 @@
 import { describeConformance } from './conformance/suite.ts';
 
-describeConformance('node');
+describeConformance('node', 'durable');
+describeConformance('node', 'memory');

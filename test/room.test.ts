@@ -3,7 +3,7 @@
 // resume, which the conformance suite covers over the wire as well.
 import { describe, expect, it } from 'vitest';
 import type { Config } from '../src/core/config.ts';
-import { MemoryStore } from '../src/core/history.ts';
+import { MemoryStore } from '../src/core/store.ts';
 import { Metrics } from '../src/core/metrics.ts';
 import { FLOOD_LIMIT, MAX_BUFFERED_BYTES, Room, type Connection } from '../src/core/room.ts';
 import type { Member } from '../src/core/protocol.ts';
@@ -35,7 +35,7 @@ const baseConfig = { historyLimit: 3, maxText: 10, maxRoomMembers: 3, rateBurst:
 function makeRoom(config: Partial<Config> = {}, now = () => 1_000) {
   const merged = { ...baseConfig, ...config };
   const metrics = new Metrics();
-  const room = new Room({ name: 'r', config: merged, store: new MemoryStore(merged.historyLimit), metrics, now });
+  const room = new Room({ name: 'r', config: merged, store: new MemoryStore('r', merged.historyLimit), metrics, now });
   const join = (name?: string, extra = {}) => {
     const connection = new RecordingConnection();
     room.join(connection, { name, ...extra });
@@ -93,7 +93,7 @@ describe('Room', () => {
       publish: (payload: string | Uint8Array, except?: Connection) =>
         void published.push([JSON.parse(payload as string), except]),
     };
-    const room = new Room({ name: 'r', config: baseConfig, store: new MemoryStore(3), metrics: new Metrics(), fanout });
+    const room = new Room({ name: 'r', config: baseConfig, store: new MemoryStore('r', 3), metrics: new Metrics(), fanout });
     const ann = new RecordingConnection();
     const bob = new RecordingConnection();
     room.join(ann, { name: 'ann' });

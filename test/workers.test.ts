@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { expect, test } from 'vitest';
 import { describeConformance } from './conformance/suite.ts';
 
-describeConformance('workers', {
+describeConformance('workers', 'durable', {
   // No process to measure, so createApp leaves /metrics out.
   metrics: false,
   // A Durable Object cannot send protocol pings; Cloudflare's edge keeps sockets alive.

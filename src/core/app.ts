@@ -6,6 +6,7 @@ import { secureHeaders } from 'hono/secure-headers';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Config } from './config.ts';
 import type { JoinRequest } from './room.ts';
+import type { HistoryQuery } from './store.ts';
 import { logEvent } from './log.ts';
 import {
   JoinQuery,
@@ -17,9 +18,13 @@ import {
   type RoomMessages,
 } from './protocol.ts';
 
+/**
+ * Where rooms live. A read of a room that has neither members nor stored messages answers
+ * undefined (404 no_room) and must leave nothing behind.
+ */
 export interface RoomBackend {
-  info(room: string): RoomInfo | Promise<RoomInfo>;
-  messages(room: string, since: number | undefined, limit: number): RoomMessages | Promise<RoomMessages>;
+  info(room: string): RoomInfo | undefined | Promise<RoomInfo | undefined>;
+  messages(room: string, query: HistoryQuery): RoomMessages | undefined | Promise<RoomMessages | undefined>;
   /** Upgrades a request that passed every check and joins the room. */
   connect(c: Context, room: string, join: JoinRequest): Response | Promise<Response>;
 }
@@ -45,7 +50,7 @@ export function createApp({ config, rooms, metrics, assets }: AppOptions): Hono 
   app.get('/api/rooms/:room', async (c) => {
     const room = RoomName.safeParse(c.req.param('room'));
     if (!room.success) return httpError(c, 400, 'bad_room', describeIssues(room.error, 'room'));
-    return c.json(await rooms.info(room.data));
+    return found(c, room.data, await rooms.info(room.data));
   });
 
   app.get('/api/rooms/:room/messages', async (c) => {
@@ -54,10 +59,15 @@ export function createApp({ config, rooms, metrics, assets }: AppOptions): Hono 
     const query = MessagesQuery.safeParse(c.req.query());
     if (!query.success) {
       const field = String(query.error.issues[0]?.path[0]);
-      return httpError(c, 400, field === 'limit' ? 'bad_limit' : 'bad_since', describeIssues(query.error));
+      const code = field === 'limit' ? 'bad_limit' : field === 'since' ? 'bad_since' : 'bad_query';
+      return httpError(c, 400, code, describeIssues(query.error));
     }
-    const limit = Math.min(query.data.limit ?? config.historyLimit, config.historyLimit);
-    return c.json(await rooms.messages(room.data, query.data.since, limit));
+    const { since, before, limit } = query.data;
+    if (since !== undefined && before !== undefined) {
+      return httpError(c, 400, 'bad_query', 'give since (newer pages) or before (older pages), not both');
+    }
+    const capped = Math.min(limit ?? config.historyLimit, config.historyLimit);
+    return found(c, room.data, await rooms.messages(room.data, { since, before, limit: capped }));
   });
 
   app.get('/ws/:room', (c) => {
@@ -101,6 +111,11 @@ export function createApp({ config, rooms, metrics, assets }: AppOptions): Hono 
     return httpError(c, 500, 'internal', 'internal error');
   });
   return app;
+}
+
+/** The body as JSON, or 404 no_room when the room does not exist. */
+function found(c: Context, room: string, body: object | undefined): Response {
+  return body ? c.json(body) : httpError(c, 404, 'no_room', `room ${room} has no members and no messages`);
 }
 
 function httpError(

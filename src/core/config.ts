@@ -37,6 +37,21 @@ const ConfigSchema = z.object({
   HOST: z.string().trim().min(1).optional().transform((host) => host ?? '0.0.0.0'),
   ALLOWED_ORIGINS: origins,
   HISTORY_LIMIT: integer(100, 0, 100_000),
+  HISTORY_RETENTION: integer(10_000, 0, 100_000_000),
+  STORAGE: z
+    .string()
+    .trim()
+    .optional()
+    .transform((storage) => storage || 'sqlite')
+    .pipe(
+      z.enum(['sqlite', 'memory'], {
+        error: (issue) =>
+          issue.input === 'redis'
+            ? 'the Redis engine is not part of this version yet; use sqlite or memory'
+            : 'must be sqlite or memory',
+      }),
+    ),
+  DATA_DIR: z.string().trim().min(1).optional().transform((dir) => dir ?? 'data'),
   MAX_TEXT: integer(2000, 1, 1_000_000),
   MAX_FRAME_BYTES: integer(16384, 64, 16 * 1024 * 1024),
   MAX_ROOM_MEMBERS: integer(1000, 1),
@@ -46,11 +61,21 @@ const ConfigSchema = z.object({
   PING_INTERVAL_MS: integer(30_000, 100),
 });
 
+/** Every variable edgechat reads, for runtimes that must be told which ones it may see. */
+export const CONFIG_VARIABLES = Object.keys(ConfigSchema.shape);
+
 export interface Config {
   port: number;
   host: string;
   allowedOrigins: readonly string[];
+  /** Messages a welcome carries, and the most a resume can make up for. */
   historyLimit: number;
+  /** Messages kept per room; at least `historyLimit`. */
+  historyRetention: number;
+  /** Where rooms' history lives on the runtimes with a process (Workers: the room's object). */
+  storage: 'sqlite' | 'memory';
+  /** The directory of the SQLite database. */
+  dataDir: string;
   maxText: number;
   maxFrameBytes: number;
   maxRoomMembers: number;
@@ -70,13 +95,14 @@ export class ConfigError extends Error {
  * bindings). Throws a ConfigError whose message is one line naming the variable.
  */
 export function readConfig(env: Readonly<Record<string, unknown>>): Config {
-  const parsed = ConfigSchema.safeParse(
-    Object.fromEntries(Object.keys(ConfigSchema.shape).map((key) => [key, asText(env[key])])),
-  );
+  const parsed = ConfigSchema.refine((c) => c.HISTORY_RETENTION >= c.HISTORY_LIMIT, {
+    path: ['HISTORY_RETENTION'],
+    message: 'must be at least HISTORY_LIMIT, so that every resume a welcome promises can be kept',
+  }).safeParse(Object.fromEntries(CONFIG_VARIABLES.map((key) => [key, asText(env[key])])));
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const variable = String(issue.path[0]);
-    throw new ConfigError(`invalid ${variable}=${JSON.stringify(env[variable])}: ${issue.message}`);
+    throw new ConfigError(`invalid ${variable}=${JSON.stringify(env[variable]) ?? '(unset)'}: ${issue.message}`);
   }
   const c = parsed.data;
   return {
@@ -84,6 +110,9 @@ export function readConfig(env: Readonly<Record<string, unknown>>): Config {
     host: c.HOST,
     allowedOrigins: c.ALLOWED_ORIGINS,
     historyLimit: c.HISTORY_LIMIT,
+    historyRetention: c.HISTORY_RETENTION,
+    storage: c.STORAGE,
+    dataDir: c.DATA_DIR,
     maxText: c.MAX_TEXT,
     maxFrameBytes: c.MAX_FRAME_BYTES,
     maxRoomMembers: c.MAX_ROOM_MEMBERS,

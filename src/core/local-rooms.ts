@@ -3,6 +3,8 @@
 import type { Context } from 'hono';
 import type { WSContext, WSEvents } from 'hono/ws';
 import type { RoomBackend } from './app.ts';
+import { logEvent } from './log.ts';
+import { Close } from './protocol.ts';
 import type { RoomRegistry } from './registry.ts';
 import type { Connection, Room } from './room.ts';
 
@@ -19,17 +21,23 @@ export function localRooms(
   toConnection: (ws: WSContext) => Connection,
 ): RoomBackend {
   return {
-    info: (name) => registry.get(name).info(),
-    messages: (name, since, limit) => registry.get(name).page(since, limit),
+    info: (name) => registry.find(name)?.info(),
+    messages: (name, query) => registry.find(name)?.messages(query),
     connect: (c, name, join) => {
       let room: Room | undefined;
       let connection: Connection;
       return upgrade(c, {
         onOpen: (_event, ws) => {
           connection = toConnection(ws);
-          // Looked up on open, not on request: the room may have been forgotten meanwhile.
-          const candidate = registry.get(name);
-          if (candidate.join(connection, join)) room = candidate;
+          try {
+            // Looked up on open, not on request: the room may have been let go meanwhile.
+            const candidate = registry.get(name);
+            if (candidate.join(connection, join)) room = candidate;
+          } catch (error) {
+            // Storage that fails (a full disk, say) costs this connection, not the process.
+            logEvent('ws_fault', { room: name, error: String(error) });
+            connection.close(Close.internalError, 'internal_error');
+          }
         },
         onMessage: (event) => room?.receive(connection, event.data as string | ArrayBuffer),
         onClose: (event) => room?.leave(connection, event.code),

@@ -42,6 +42,7 @@ export type JoinQuery = z.infer<typeof JoinQuery>;
 
 export const MessagesQuery = z.object({
   since: SequenceParam.optional(),
+  before: SequenceParam.optional(),
   limit: z
     .string()
     .regex(/^\d{1,6}$/, 'must be an integer >= 1')
@@ -105,6 +106,7 @@ export const Presence = z.object({
 export type Presence = z.infer<typeof Presence>;
 
 export const Typing = z.object({ type: z.literal('typing'), from: Member, active: z.boolean() });
+export type Typing = z.infer<typeof Typing>;
 
 export const ErrorFrame = z.object({
   type: z.literal('error'),
@@ -134,7 +136,9 @@ export const HttpErrorCode = z.enum([
   'bad_name',
   'bad_since',
   'bad_limit',
+  'bad_query',
   'bad_origin',
+  'no_room',
   'upgrade_required',
   'not_found',
   'internal',

@@ -1,10 +1,13 @@
-// The rooms of one process, by normalised name. A room is created on first use and
-// forgotten ROOM_IDLE_TTL_MS after its last member left; a room made again later starts a
-// new epoch, which tells resuming clients that its history is gone.
+// The rooms of one process, by normalised name. A room is made when it is joined and let go
+// ROOM_IDLE_TTL_MS after its last member left; its history stays in Storage (in memory
+// mode it goes with the room, and a room made again later starts a new epoch, which tells
+// resuming clients that its history is gone). Readers are served from what exists and
+// never make a room.
 import type { Config } from './config.ts';
-import { MemoryStore } from './history.ts';
+import { logEvent } from './log.ts';
 import { Metrics } from './metrics.ts';
-import { Room, type Fanout, type RoomOptions } from './room.ts';
+import { findForReaders, Room, type Fanout, type RoomOptions, type RoomReader } from './room.ts';
+import type { Storage } from './store.ts';
 
 export class RoomRegistry {
   readonly metrics = new Metrics();
@@ -13,6 +16,7 @@ export class RoomRegistry {
 
   constructor(
     private readonly config: Config,
+    private readonly storage: Storage,
     private readonly transport: {
       /** See RoomOptions.encode. */
       encode?: RoomOptions['encode'];
@@ -25,14 +29,14 @@ export class RoomRegistry {
     return this.rooms.size;
   }
 
-  /** The room called `name` (already normalised), created empty if it does not exist. */
+  /** The room called `name` (already normalised), for a joining member: made if need be. */
   get(name: string): Room {
     let room = this.rooms.get(name);
     if (!room) {
       room = new Room({
         name,
         config: this.config,
-        store: new MemoryStore(this.config.historyLimit),
+        store: this.storage.open(name),
         metrics: this.metrics,
         encode: this.transport.encode,
         fanout: this.transport.fanout?.(name),
@@ -42,6 +46,11 @@ export class RoomRegistry {
       this.forgetLater(room);
     }
     return room;
+  }
+
+  /** The room `name` as readers see it, if it exists; see findForReaders. */
+  find(name: string): RoomReader | undefined {
+    return findForReaders(this.rooms.get(name), this.storage, name);
   }
 
   connections(): number {
@@ -67,7 +76,11 @@ export class RoomRegistry {
       room,
       setTimeout(() => {
         this.idleTimers.delete(room);
-        if (room.size === 0 && this.rooms.get(room.name) === room) this.rooms.delete(room.name);
+        if (room.size === 0 && this.rooms.get(room.name) === room) {
+          this.rooms.delete(room.name);
+          this.storage.release(room.store);
+          logEvent('room_released', { room: room.name });
+        }
       }, this.config.roomIdleTtlMs),
     );
   }

@@ -3,7 +3,7 @@
 // all of its state is either in the RoomStore or rebuilt from the open connections
 // (restore), so a Durable Object that hibernates can wake it up again.
 import type { Config } from './config.ts';
-import type { RoomStore } from './history.ts';
+import type { HistoryQuery, ResumeRequest, RoomStore, Storage } from './store.ts';
 import type { Metrics } from './metrics.ts';
 import { randomId } from './ids.ts';
 import { logEvent } from './log.ts';
@@ -13,7 +13,6 @@ import {
   Close,
   DisplayName,
   describeIssues,
-  type ChatMessage,
   type ErrorCode,
   type ErrorFrame,
   type Member,
@@ -21,6 +20,7 @@ import {
   type RoomInfo,
   type RoomMessages,
   type ServerFrame,
+  type Typing,
   type Welcome,
 } from './protocol.ts';
 
@@ -75,10 +75,8 @@ export interface RoomOptions {
   now?: () => number;
 }
 
-export interface JoinRequest {
+export interface JoinRequest extends ResumeRequest {
   name?: string | undefined;
-  since?: number | undefined;
-  epoch?: string | undefined;
 }
 
 /** Output a member may queue before it is closed as a slow consumer. */
@@ -89,6 +87,7 @@ export const FLOOD_LIMIT = 50;
 type CloseWith = readonly [code: number, reason: string];
 const SLOW_CONSUMER: CloseWith = [Close.tryAgainLater, 'slow_consumer'];
 const INTERNAL_ERROR: CloseWith = [Close.internalError, 'internal_error'];
+const PONG = JSON.stringify({ type: 'pong' } satisfies ServerFrame);
 
 interface MemberState {
   member: Member;
@@ -99,8 +98,8 @@ interface MemberState {
 
 export class Room {
   readonly name: string;
+  readonly store: RoomStore;
   private readonly config: RoomConfig;
-  private readonly store: RoomStore;
   private readonly metrics: Metrics;
   private readonly encode: (text: string) => string | Uint8Array;
   private readonly fanout: Fanout | undefined;
@@ -127,20 +126,17 @@ export class Room {
     return this.members.size >= this.config.maxRoomMembers;
   }
 
-  info(): RoomInfo {
-    return {
-      room: this.name,
-      count: this.members.size,
-      members: this.memberList(),
-      seq: this.store.seq,
-      epoch: this.store.epoch,
-    };
+  /** Whether readers see the room: it has members or stored messages. */
+  get exists(): boolean {
+    return this.members.size > 0 || this.store.seq > 0;
   }
 
-  /** Without `since` the latest `limit` messages, with it the first `limit` after it. */
-  page(since: number | undefined, limit: number): RoomMessages {
-    const messages = since === undefined ? this.store.latest(limit) : this.store.after(since, limit);
-    return { room: this.name, epoch: this.store.epoch, messages };
+  info(): RoomInfo {
+    return describeRoom(this.store, this.memberList());
+  }
+
+  messages(query: HistoryQuery): RoomMessages {
+    return pageOf(this.store, query);
   }
 
   /**
@@ -166,16 +162,18 @@ export class Room {
 
   private welcome(connection: Connection, member: Member, request: JoinRequest): void {
     connection.remember?.(member);
+    const { epoch, seq, history, recovered } = this.store.resume(request, this.config.historyLimit);
     const welcome: Welcome = {
       type: 'welcome',
       room: this.name,
-      epoch: this.store.epoch,
-      seq: this.store.seq,
+      epoch,
+      seq,
       you: member,
       members: this.memberList(),
-      ...this.resume(request),
+      history,
+      ...(recovered !== undefined && { recovered }),
     };
-    this.send(connection, JSON.stringify(welcome));
+    this.send(connection, JSON.stringify(welcome satisfies ServerFrame));
     logEvent('ws_open', { room: this.name, member: member.id });
     this.announce('join', member, connection);
   }
@@ -250,7 +248,7 @@ export class Room {
       }
     }
     if (parsed && isPing(json)) {
-      this.send(connection, '{"type":"pong"}');
+      this.send(connection, PONG);
       return;
     }
     const cid = clientIdOf(json);
@@ -266,11 +264,10 @@ export class Room {
     switch (frame.data.type) {
       case 'message':
         return this.post(connection, state.member, frame.data.text, frame.data.cid);
-      case 'typing':
-        return this.broadcast(
-          JSON.stringify({ type: 'typing', from: state.member, active: frame.data.active }),
-          connection,
-        );
+      case 'typing': {
+        const typing: Typing = { type: 'typing', from: state.member, active: frame.data.active };
+        return this.broadcast(JSON.stringify(typing satisfies ServerFrame), connection);
+      }
       case 'rename':
         return this.rename(connection, state, frame.data.name);
       case 'ping':
@@ -312,20 +309,9 @@ export class Room {
     if (text.length > maxText && [...text].length > maxText) {
       return this.reject(connection, 'bad_text', `text is longer than ${maxText} characters`, cid);
     }
-    const seq = this.store.seq + 1;
-    const message: ChatMessage = {
-      type: 'message',
-      room: this.name,
-      seq,
-      id: `m_${this.store.epoch}_${seq}`,
-      from,
-      text,
-      ts: this.now(),
-      ...(cid !== undefined && { cid }),
-    };
-    this.store.append(message);
+    const message = this.store.append({ from, text, ts: this.now(), cid });
     this.metrics.messagesAccepted += 1;
-    this.broadcast(JSON.stringify(message));
+    this.broadcast(JSON.stringify(message satisfies ServerFrame));
   }
 
   private rename(connection: Connection, state: MemberState, requested: string) {
@@ -340,7 +326,7 @@ export class Room {
 
   private announce(event: Presence['event'], member: Member, about: Connection) {
     const presence: Presence = { type: 'presence', event, member, count: this.members.size };
-    this.broadcast(JSON.stringify(presence), about);
+    this.broadcast(JSON.stringify(presence satisfies ServerFrame), about);
   }
 
   private reject(connection: Connection, code: ErrorCode, message: string, cid?: string) {
@@ -393,17 +379,28 @@ export class Room {
     return Array.from(this.members.values(), (state) => state.member);
   }
 
-  private resume(request: JoinRequest): Pick<Welcome, 'history' | 'recovered'> {
-    const { historyLimit } = this.config;
-    const { since } = request;
-    if (since === undefined) return { history: this.store.latest(historyLimit) };
-    const sameStream = request.epoch === this.store.epoch && since <= this.store.seq;
-    const nothingLost = since + 1 >= this.store.oldestSeq;
-    if (sameStream && nothingLost && this.store.seq - since <= historyLimit) {
-      return { history: this.store.after(since, historyLimit), recovered: true };
-    }
-    return { history: this.store.latest(historyLimit), recovered: false };
-  }
+}
+
+/** What the HTTP API reads of a room. */
+export type RoomReader = Pick<Room, 'info' | 'messages'>;
+
+/**
+ * A room as readers find it: the room in memory, or else what storage has of it; nothing
+ * when neither has members or messages (the API's 404 no_room). Creates nothing.
+ */
+export function findForReaders(held: Room | undefined, storage: Storage, name: string): RoomReader | undefined {
+  if (held) return held.exists ? held : undefined;
+  const stored = storage.find(name);
+  if (!stored || stored.seq === 0) return undefined;
+  return { info: () => describeRoom(stored, []), messages: (query) => pageOf(stored, query) };
+}
+
+function describeRoom(store: RoomStore, members: Member[]): RoomInfo {
+  return { room: store.room, count: members.length, members, seq: store.seq, epoch: store.epoch };
+}
+
+function pageOf(store: RoomStore, query: HistoryQuery): RoomMessages {
+  return { room: store.room, epoch: store.epoch, messages: store.history(query) };
 }
 
 /** Slow-consumer close when more output is queued for `connection` than it may have. */

@@ -1,6 +1,10 @@
-// The protocol v1 conformance suite. It talks to a real server process over HTTP and
-// WebSocket and knows nothing of the runtime behind it beyond the capabilities below.
+// The protocol conformance suite. It talks to a real server process over HTTP and
+// WebSocket and knows nothing of the runtime behind it beyond the capabilities below and
+// the storage it was started with.
+import { mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join as joinPath } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient, type Frame } from '../support/client.ts';
 import { startServer, type RunningServer, type RuntimeName } from '../support/server.ts';
@@ -24,6 +28,12 @@ export interface Capabilities {
   closeCodeWhileSending: boolean;
 }
 
+/**
+ * Where the server keeps history: `durable` survives a restart with the same epoch (SQLite,
+ * or a Durable Object's storage), `memory` goes with the room or the process.
+ */
+export type StorageKind = 'durable' | 'memory';
+
 const ALL: Capabilities = {
   metrics: true,
   protocolPings: true,
@@ -34,6 +44,8 @@ const ALL: Capabilities = {
 };
 
 const HISTORY_LIMIT = 5;
+/** Messages the bulk server keeps per room, for paging back with before=. */
+const BULK_RETENTION = 200;
 const MAX_ROOM_MEMBERS = 3;
 const ALLOWED_ORIGIN = 'https://allowed.example';
 
@@ -51,6 +63,7 @@ const BULK_ENV = {
   MAX_TEXT: '60000',
   MAX_FRAME_BYTES: '262144',
   ROOM_IDLE_TTL_MS: '200',
+  HISTORY_RETENTION: String(BULK_RETENTION),
 };
 
 let roomCounter = 0;
@@ -59,19 +72,41 @@ function uniqueRoom(): string {
   return `t${roomCounter}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
-export function describeConformance(runtime: RuntimeName, capabilities: Partial<Capabilities> = {}): void {
-  const can = { ...ALL, ...capabilities };
+/**
+ * Every file under `dir` with its size: what a server has stored there. (wrangler dev
+ * also keeps its own request traces there, which are no room's storage.)
+ */
+function filesIn(dir: string): Record<string, number> {
+  const files: Record<string, number> = {};
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    const path = joinPath(entry.parentPath, entry.name);
+    if (entry.isFile() && !path.includes('/observability/')) files[path] = statSync(path).size;
+  }
+  return files;
+}
 
-  describe(`protocol v1 on ${runtime}`, { timeout: 60_000 }, () => {
+export function describeConformance(
+  runtime: RuntimeName,
+  storage: StorageKind,
+  capabilities: Partial<Capabilities> = {},
+): void {
+  const can = { ...ALL, ...capabilities };
+  // Workers has one storage, the room's object; the other runtimes are told which to use.
+  const storageEnv: Record<string, string> =
+    runtime === 'workers' ? {} : { STORAGE: storage === 'memory' ? 'memory' : 'sqlite' };
+
+  describe(`protocol v1.1 on ${runtime} with ${storage} storage`, { timeout: 60_000 }, () => {
     let server: RunningServer;
     let bulk: RunningServer;
     const clients: TestClient[] = [];
 
+    /** A server of the runtime under test, with this suite's storage. */
+    function start(env: Record<string, string> = {}) {
+      return startServer({ runtime, env: { ...storageEnv, ...env } });
+    }
+
     beforeAll(async () => {
-      [server, bulk] = await Promise.all([
-        startServer({ runtime, env: CONTRACT_ENV }),
-        startServer({ runtime, env: BULK_ENV }),
-      ]);
+      [server, bulk] = await Promise.all([start(CONTRACT_ENV), start(BULK_ENV)]);
     }, 120_000);
 
     afterAll(async () => {
@@ -95,6 +130,21 @@ export function describeConformance(runtime: RuntimeName, capabilities: Partial<
     async function getJson(path: string, on: RunningServer = server) {
       const response = await fetch(`${on.baseUrl}${path}`);
       return { status: response.status, body: await response.json(), headers: response.headers };
+    }
+
+    /** Rooms the main server holds in memory, from /metrics. */
+    async function roomsHeld(): Promise<number> {
+      const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+      return Number(/^edgechat_rooms (\d+)$/m.exec(text)![1]);
+    }
+
+    /** Waits until `condition` holds, asking again every 50 ms for at most 10 s. */
+    async function expectEventually(condition: () => Promise<boolean>): Promise<void> {
+      for (let tries = 0; tries < 200; tries++) {
+        if (await condition()) return;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect.fail('the condition did not come true within 10 s');
     }
 
     /** The server still serves HTTP and admits new members. */
@@ -163,6 +213,79 @@ export function describeConformance(runtime: RuntimeName, capabilities: Partial<
           status: 400,
           body: { error: { code: 'bad_limit' } },
         });
+      });
+
+      it('pages back with before= to the oldest retained message and no further', async () => {
+        const room = uniqueRoom();
+        const ann = await join(room, '', bulk);
+        const total = BULK_RETENTION + 50;
+        for (let i = 1; i <= total; i++) ann.send({ type: 'message', text: `m${i}`, cid: `p${i}` });
+        await ann.next((frame) => frame.type === 'message' && frame.cid === `p${total}`);
+        const walked: number[] = [];
+        let before = total + 1;
+        for (let pages = 0; pages < 10; pages++) {
+          const page = await getJson(`/api/rooms/${room}/messages?before=${before}&limit=80`, bulk);
+          expect(page.status).toBe(200);
+          expect(page.body.epoch).toBe(ann.welcome.epoch);
+          const seqs = page.body.messages.map((m: Frame) => m.seq);
+          if (seqs.length === 0) break;
+          expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+          walked.unshift(...seqs);
+          before = seqs[0];
+        }
+        const retained = Array.from({ length: BULK_RETENTION }, (_, i) => total - BULK_RETENTION + 1 + i);
+        expect(walked).toEqual(retained);
+        // The page size is capped at HISTORY_LIMIT (100 on this server), as for since.
+        const capped = await getJson(`/api/rooms/${room}/messages?before=${total}&limit=1000`, bulk);
+        expect(capped.body.messages.map((m: Frame) => m.seq)).toEqual(retained.slice(-101, -1));
+        expect((await getJson(`/api/rooms/${room}/messages?before=0`, bulk)).body.messages).toEqual([]);
+      });
+
+      it('refuses before together with since, and a malformed before, with 400 bad_query', async () => {
+        const room = uniqueRoom();
+        const ann = await join(room);
+        await post(ann, 'one');
+        for (const query of ['before=2&since=0', 'before=-1', 'before=x']) {
+          expect(await getJson(`/api/rooms/${room}/messages?${query}`)).toMatchObject({
+            status: 400,
+            body: { error: { code: 'bad_query', message: expect.any(String) } },
+          });
+        }
+      });
+
+      it('answers 404 no_room for a room without members or messages, and 200 once it has either', async () => {
+        const room = uniqueRoom();
+        for (const path of [`/api/rooms/${room}`, `/api/rooms/${room}/messages`, `/api/rooms/${room}/messages?before=5`]) {
+          expect(await getJson(path)).toMatchObject({ status: 404, body: { error: { code: 'no_room' } } });
+        }
+        const ann = await join(room);
+        expect((await getJson(`/api/rooms/${room}`)).body).toMatchObject({ count: 1, seq: 0 });
+        await ann.close();
+        // Joined and left without a word: still nothing to read.
+        await expectEventually(async () => (await getJson(`/api/rooms/${room}`)).status === 404);
+        const bob = await join(room);
+        await post(bob, 'kept');
+        await bob.close();
+        const info = await getJson(`/api/rooms/${room}`);
+        expect(info).toMatchObject({ status: 200, body: { room, count: 0, members: [], seq: 1 } });
+        const messages = await getJson(`/api/rooms/${room}/messages`);
+        expect(messages.body.messages.map((m: Frame) => m.text)).toEqual(['kept']);
+      });
+
+      it('creates nothing when unknown rooms are read, however many', async () => {
+        // The first read may set up the server's own bookkeeping (Workers: the room directory).
+        expect((await getJson(`/api/rooms/${uniqueRoom()}`)).status).toBe(404);
+        const before = filesIn(server.dataDir);
+        const roomsBefore = can.metrics ? await roomsHeld() : 0;
+        const reads = [];
+        for (let i = 0; i < 300; i++) {
+          const room = `nobody-${i}-${Math.random().toString(36).slice(2, 8)}`;
+          reads.push(getJson(i % 2 ? `/api/rooms/${room}` : `/api/rooms/${room}/messages?since=0`));
+        }
+        for (const read of await Promise.all(reads)) expect(read.status).toBe(404);
+        expect(filesIn(server.dataDir)).toEqual(before);
+        if (storage === 'memory') expect(before).toEqual({});
+        if (can.metrics) expect(await roomsHeld()).toBeLessThanOrEqual(roomsBefore);
       });
 
       it('answers unknown paths with 404 in JSON', async () => {
@@ -539,21 +662,35 @@ export function describeConformance(runtime: RuntimeName, capabilities: Partial<
       });
 
       if (can.idleEviction) {
-        it('forgets an empty room after ROOM_IDLE_TTL_MS: a new epoch, recovered false', async () => {
-          const room = uniqueRoom();
-          const ann = await join(room, '', bulk);
-          await post(ann, 'before the room is forgotten');
-          await ann.close();
-          const oldEpoch = ann.welcome.epoch;
-          let epoch = oldEpoch;
-          for (let tries = 0; epoch === oldEpoch && tries < 100; tries++) {
-            await new Promise((resolve) => setTimeout(resolve, 50));
-            epoch = (await getJson(`/api/rooms/${room}`, bulk)).body.epoch;
-          }
-          expect(epoch).not.toBe(oldEpoch);
-          const back = await join(room, `since=1&epoch=${oldEpoch}`, bulk);
-          expect(back.welcome).toMatchObject({ recovered: false, seq: 0, history: [] });
-        });
+        /** Closes the room's only member and waits until the server has let the room go. */
+        async function leaveUntilReleased(room: string, member: TestClient) {
+          await member.close();
+          await bulk.waitForOutput((output) => output.includes(`"event":"room_released","room":"${room}"`));
+        }
+
+        if (storage === 'memory') {
+          it('forgets an empty room after ROOM_IDLE_TTL_MS: a new epoch, recovered false', async () => {
+            const room = uniqueRoom();
+            const ann = await join(room, '', bulk);
+            await post(ann, 'before the room is forgotten');
+            await leaveUntilReleased(room, ann);
+            expect(await getJson(`/api/rooms/${room}`, bulk)).toMatchObject({ status: 404 });
+            const back = await join(room, `since=1&epoch=${ann.welcome.epoch}`, bulk);
+            expect(back.welcome.epoch).not.toBe(ann.welcome.epoch);
+            expect(back.welcome).toMatchObject({ recovered: false, seq: 0, history: [] });
+          });
+        } else {
+          it('lets an empty room go from memory after ROOM_IDLE_TTL_MS and keeps its history', async () => {
+            const room = uniqueRoom();
+            const ann = await join(room, '', bulk);
+            const kept = await post(ann, 'kept after the room is let go');
+            await leaveUntilReleased(room, ann);
+            const { epoch } = ann.welcome;
+            expect((await getJson(`/api/rooms/${room}`, bulk)).body).toEqual({ room, count: 0, members: [], seq: 1, epoch });
+            const back = await join(room, `since=0&epoch=${epoch}`, bulk);
+            expect(back.welcome).toMatchObject({ epoch, recovered: true, seq: 1, history: [kept] });
+          });
+        }
       }
     });
 
@@ -625,7 +762,7 @@ export function describeConformance(runtime: RuntimeName, capabilities: Partial<
     if (can.gracefulShutdown) {
       describe('shutdown', () => {
         it('closes every socket with 1001 on SIGTERM and exits within 5 s', async () => {
-          const doomed = await startServer({ runtime });
+          const doomed = await start();
           const room = uniqueRoom();
           const ann = await TestClient.join(doomed.wsUrl(`/ws/${room}`));
           const bob = await TestClient.join(doomed.wsUrl(`/ws/${room}`));
@@ -637,16 +774,20 @@ export function describeConformance(runtime: RuntimeName, capabilities: Partial<
           expect(Date.now() - stoppedAt).toBeLessThan(5_000);
           expect(bob.seen('presence')).toEqual([]);
         });
+      });
+    }
 
+    describe('restarts', () => {
+      if (storage === 'memory') {
         it('starts a new epoch after a restart, so a resuming client is told it missed history', async () => {
-          const first = await startServer({ runtime });
+          const first = await start();
           const room = uniqueRoom();
           const ann = await TestClient.join(first.wsUrl(`/ws/${room}`));
           ann.send({ type: 'message', text: 'before the restart', cid: 'r1' });
           const { seq } = await ann.next('message');
           await first.stop('SIGTERM');
           await ann.closed;
-          const second = await startServer({ runtime });
+          const second = await start();
           try {
             const back = await TestClient.join(second.wsUrl(`/ws/${room}?since=${seq}&epoch=${ann.welcome.epoch}`));
             expect(back.welcome.epoch).not.toBe(ann.welcome.epoch);
@@ -656,10 +797,45 @@ export function describeConformance(runtime: RuntimeName, capabilities: Partial<
             await second.stop();
           }
         });
-      });
-    }
+      } else {
+        it('keeps history, seq and epoch across a restart and a crash; resumes recover exactly what was missed', async () => {
+          const dataDir = mkdtempSync(joinPath(tmpdir(), `edgechat-restart-${runtime}-`));
+          const room = uniqueRoom();
+          let current = await start({ DATA_DIR: dataDir });
+          try {
+            const ann = await TestClient.join(current.wsUrl(`/ws/${room}?name=ann`));
+            const bob = await TestClient.join(current.wsUrl(`/ws/${room}?name=bob`));
+            const first = await post(ann, 'seen by bob');
+            expect(await bob.next('message')).toEqual(first);
+            await bob.close();
+            const missed = [await post(ann, 'missed 1'), await post(ann, 'missed 2')];
+            const { epoch } = ann.welcome;
 
-    it('still serves after all of the above', async () => {
+            await current.stop('SIGTERM');
+            await ann.closed;
+            current = await start({ DATA_DIR: dataDir });
+            const fresh = await TestClient.join(current.wsUrl(`/ws/${room}`));
+            expect(fresh.welcome).toMatchObject({ epoch, seq: 3, history: [first, ...missed] });
+            const back = await TestClient.join(current.wsUrl(`/ws/${room}?since=${first.seq}&epoch=${epoch}`));
+            expect(back.welcome).toMatchObject({ epoch, seq: 3, recovered: true, history: missed });
+            const after = await post(back, 'after the restart');
+            expect(after.seq).toBe(4);
+
+            // A crash (SIGKILL: no shutdown at all) loses no accepted message either.
+            await current.stop('SIGKILL');
+            current = await start({ DATA_DIR: dataDir });
+            const again = await TestClient.join(current.wsUrl(`/ws/${room}?since=3&epoch=${epoch}`));
+            expect(again.welcome).toMatchObject({ epoch, seq: 4, recovered: true, history: [after] });
+            expect((await post(again, 'and on')).seq).toBe(5);
+            await again.close();
+          } finally {
+            await current.stop();
+          }
+        });
+      }
+    });
+
+        it('still serves after all of the above', async () => {
       await expectServing(server);
       await expectServing(bulk);
     });

@@ -12,11 +12,15 @@ export type RuntimeName = 'node' | 'workers' | 'deno' | 'bun';
 export interface StartOptions {
   runtime?: RuntimeName;
   env?: Record<string, string>;
+  /** Listen on this port (a restart that clients should find again); a free one otherwise. */
+  port?: number;
 }
 
 export interface RunningServer {
   runtime: RuntimeName;
   baseUrl: string;
+  /** Where the server keeps its data (a fresh directory unless the test gave DATA_DIR). */
+  dataDir: string;
   /** ws://… URL for a path such as `/ws/lobby?name=ann`. */
   wsUrl(path: string): string;
   /** Everything the process printed so far. */
@@ -33,28 +37,32 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 
 /**
  * The command line that starts each runtime; PORT, HOST and the test's variables are in
- * `env`, and `scratch` is an empty directory removed when the process has ended.
+ * `env`, and `scratch` is an empty directory removed when the process has ended (also the
+ * DATA_DIR unless the test names one).
  */
-const commands: Record<RuntimeName, (env: Record<string, string>, scratch: string) => string[]> = {
-  node: () => [process.execPath, 'dist/node.js'],
+const commands: Record<RuntimeName, (env: Record<string, string>) => string[]> = {
+  node: () => [process.execPath, 'dist/runtime/node/server.js'],
   deno: () => npmScript('start:deno'),
   bun: () => npmScript('start:bun'),
   // wrangler dev on workerd, offline (no telemetry, update check or Request.cf download), the
-  // test's variables as --var, and fresh storage unless WORKERS_PERSIST_TO names a directory.
-  workers: ({ PORT, HOST, WORKERS_PERSIST_TO, ...vars }, scratch) => [
+  // test's variables as --var, and the Durable Objects' storage in DATA_DIR.
+  workers: ({ PORT, HOST, DATA_DIR, ...vars }) => [
     'env', 'WRANGLER_SEND_METRICS=false', 'WRANGLER_HIDE_BANNER=true', 'CLOUDFLARE_CF_FETCH_ENABLED=false',
     process.execPath, 'node_modules/wrangler/bin/wrangler.js', 'dev', '--port', PORT!, '--ip', HOST!,
     '--inspector-port', '0',
-    '--persist-to', WORKERS_PERSIST_TO ?? scratch,
+    '--persist-to', DATA_DIR!,
     ...Object.entries(vars).flatMap(([key, value]) => ['--var', `${key}:${value}`]),
   ],
 };
 
-/** A package.json script's command line, run directly: npm would not pass SIGTERM on. */
+/**
+ * A package.json script's command line, run by sh as npm would run it (so that `${VAR}`
+ * in it is expanded) but with `exec`, so the runtime itself gets the signals: npm would not
+ * pass SIGTERM on.
+ */
 export function npmScript(name: string): string[] {
   const { scripts } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-  const [command, ...args] = (scripts[name] as string).split(' ');
-  return [join(root, 'node_modules/.bin', command!), ...args];
+  return ['/bin/sh', '-c', `PATH="${join(root, 'node_modules/.bin')}:$PATH" exec ${scripts[name]}`];
 }
 
 export async function freePort(): Promise<number> {
@@ -67,10 +75,10 @@ export async function freePort(): Promise<number> {
 
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const runtime = options.runtime ?? 'node';
-  const port = await freePort();
-  const env = { ...options.env, PORT: String(port), HOST: '127.0.0.1' };
+  const port = options.port ?? (await freePort());
   const scratch = mkdtempSync(join(tmpdir(), `edgechat-${runtime}-`));
-  const [command, ...args] = commands[runtime](env, scratch);
+  const env = { DATA_DIR: scratch, ...options.env, PORT: String(port), HOST: '127.0.0.1' };
+  const [command, ...args] = commands[runtime](env);
   const child = spawn(command!, args, {
     cwd: root,
     // Its own process group, signalled whole: a launcher (wrangler, a wrapper script) and
@@ -98,6 +106,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   return {
     runtime,
     baseUrl,
+    dataDir: env.DATA_DIR,
     wsUrl: (path) => `ws://127.0.0.1:${port}${path}`,
     output: () => output,
     waitForOutput: (test, waitMs = 10_000) =>

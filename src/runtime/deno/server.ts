@@ -2,23 +2,20 @@
 // upgrade has no frame size limit we can set, so frames are measured here; protocol
 // pings are Deno's own (idleTimeout); and graceful shutdown.
 /// <reference lib="deno.ns" />
-import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { serveStatic, upgradeWebSocket } from 'hono/deno';
 import type { Context } from 'hono';
 import type { WSContext } from 'hono/ws';
-import { createApp } from './core/app.ts';
-import { localRooms, type Upgrade } from './core/local-rooms.ts';
-import { logEvent } from './core/log.ts';
-import { Close } from './core/protocol.ts';
-import { RoomRegistry } from './core/registry.ts';
-import type { Connection } from './core/room.ts';
-import { loadConfig, processMetrics } from './process.ts';
+import { createApp } from '../../core/app.ts';
+import { localRooms, type Upgrade } from '../../core/local-rooms.ts';
+import { logEvent } from '../../core/log.ts';
+import { Close } from '../../core/protocol.ts';
+import { RoomRegistry } from '../../core/registry.ts';
+import type { Connection } from '../../core/room.ts';
+import { exitOnSignals, processMetrics, startUp } from '../process.ts';
 
-const SHUTDOWN_GRACE_MS = 4000;
-
-const config = loadConfig();
-const registry = new RoomRegistry(config);
+const { config, storage } = startUp();
+const registry = new RoomRegistry(config, storage);
 
 function toConnection(context: WSContext): Connection {
   const ws = context.raw as WebSocket;
@@ -70,7 +67,7 @@ const upgrade: Upgrade = (c, events) =>
         sockets.delete(ws.raw!);
         // Deno says 0 for a connection lost without a close frame; the protocol's word is 1006.
         events.onClose?.(event.code === 0 ? new CloseEvent('close', { code: 1006 }) : event, ws);
-        if (shuttingDown && sockets.size === 0) process.exit(0);
+        if (sockets.size === 0) allClosed?.();
       },
     },
     // Deno pings a socket that has been silent for half of idleTimeout, and closes it
@@ -82,7 +79,7 @@ const app = createApp({
   config,
   rooms: localRooms(registry, upgrade, toConnection),
   metrics: () => registry.renderMetrics(processMetrics()),
-  assets: serveStatic({ root: fileURLToPath(new URL('../static', import.meta.url)) }),
+  assets: serveStatic({ root: fileURLToPath(new URL('../../../static', import.meta.url)) }),
 });
 
 const server = Deno.serve(
@@ -94,17 +91,17 @@ const server = Deno.serve(
   app.fetch,
 );
 
-let shuttingDown = false;
-function shutdown(signal: string): void {
-  if (shuttingDown) return;
-  shuttingDown = true;
-  logEvent('shutdown', { signal, connections: sockets.size });
-  void server.shutdown();
-  registry.shutdown();
-  // Sockets that were in no room yet.
-  for (const ws of sockets) ws.close(Close.goingAway, 'server_shutdown');
-  if (sockets.size === 0) process.exit(0);
-  setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS);
-}
-process.on('SIGTERM', () => shutdown('SIGTERM'));
-process.on('SIGINT', () => shutdown('SIGINT'));
+/** Set while shutting down: called when the last socket has closed. */
+let allClosed: (() => void) | undefined;
+exitOnSignals(registry, storage, {
+  connections: () => sockets.size,
+  drain: () => {
+    void server.shutdown();
+    // Sockets that were in no room yet.
+    for (const ws of sockets) ws.close(Close.goingAway, 'server_shutdown');
+    return new Promise((resolve) => {
+      allClosed = resolve;
+      if (sockets.size === 0) resolve();
+    });
+  },
+});

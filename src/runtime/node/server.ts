@@ -8,19 +8,17 @@ import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Context } from 'hono';
 import type { WSContext } from 'hono/ws';
-import { createApp } from './core/app.ts';
-import { localRooms, type Upgrade } from './core/local-rooms.ts';
-import { logEvent } from './core/log.ts';
-import { RoomRegistry } from './core/registry.ts';
-import type { Connection } from './core/room.ts';
-import { NodeConnection, textFrame } from './node-socket.ts';
-import { loadConfig, processMetrics, startHeartbeat } from './process.ts';
+import { createApp } from '../../core/app.ts';
+import { localRooms, type Upgrade } from '../../core/local-rooms.ts';
+import { logEvent } from '../../core/log.ts';
+import { RoomRegistry } from '../../core/registry.ts';
+import type { Connection } from '../../core/room.ts';
+import { NodeConnection, textFrame } from './socket.ts';
+import { exitOnSignals, processMetrics, startHeartbeat, startUp } from '../process.ts';
 
-const SHUTDOWN_GRACE_MS = 4000;
-
-const config = loadConfig();
+const { config, storage } = startUp();
 // Each broadcast is framed once; every member's socket writes the same Buffer.
-const registry = new RoomRegistry(config, { encode: textFrame });
+const registry = new RoomRegistry(config, storage, { encode: textFrame });
 const wss = new WebSocketServer({
   noServer: true,
   maxPayload: config.maxFrameBytes,
@@ -54,7 +52,7 @@ const app = createApp({
   config,
   rooms: localRooms(registry, upgrade, toConnection),
   metrics: () => registry.renderMetrics(processMetrics()),
-  assets: serveStatic({ root: fileURLToPath(new URL('../static', import.meta.url)) }),
+  assets: serveStatic({ root: fileURLToPath(new URL('../../../static', import.meta.url)) }),
 });
 
 /**
@@ -85,30 +83,17 @@ const server = serve(
 const heartbeat = startHeartbeat(() => wss.clients, config.pingIntervalMs);
 wss.on('connection', (ws) => ws.on('pong', () => heartbeat.answered(ws)));
 
-let shuttingDown = false;
-function shutdown(signal: string): void {
-  if (shuttingDown) return;
-  shuttingDown = true;
-  logEvent('shutdown', { signal, connections: wss.clients.size });
-  heartbeat.stop();
-  server.close();
-  registry.shutdown();
-  // Sockets still in their handshake were in no room yet.
-  for (const ws of wss.clients) ws.close(1001, 'server_shutdown');
-  const exit = () => process.exit(0);
-  if (wss.clients.size === 0) return exit();
-  const force = setTimeout(() => {
-    for (const ws of wss.clients) ws.terminate();
-    exit();
-  }, SHUTDOWN_GRACE_MS);
-  for (const ws of wss.clients) {
-    ws.once('close', () => {
-      if (wss.clients.size === 0) {
-        clearTimeout(force);
-        exit();
-      }
+exitOnSignals(registry, storage, {
+  connections: () => wss.clients.size,
+  drain: () => {
+    heartbeat.stop();
+    server.close();
+    // Sockets still in their handshake were in no room yet.
+    for (const ws of wss.clients) ws.close(1001, 'server_shutdown');
+    return new Promise((resolve) => {
+      const check = () => wss.clients.size === 0 && resolve();
+      for (const ws of wss.clients) ws.once('close', check);
+      check();
     });
-  }
-}
-process.on('SIGTERM', () => shutdown('SIGTERM'));
-process.on('SIGINT', () => shutdown('SIGINT'));
+  },
+});

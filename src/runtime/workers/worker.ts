@@ -3,19 +3,24 @@
 // page gets the same security headers as on every other runtime. There is no /metrics:
 // a Worker has no process to measure.
 import type { Hono } from 'hono';
-import { createApp, type RoomBackend } from './core/app.ts';
-import { readConfig } from './core/config.ts';
-import { roomCallUrl, RoomObject, type Env, type RoomCall, type RoomNamespace } from './room-object.ts';
+import { createApp, type RoomBackend } from '../../core/app.ts';
+import { readConfig } from '../../core/config.ts';
+import { roomDirectory, RoomDirectory } from './directory.ts';
+import { roomCallUrl, RoomObject, type Env, type RoomCall } from './room-object.ts';
 
-export { RoomObject };
+export { RoomDirectory, RoomObject };
 
 /** Rooms held by Durable Objects; createApp has checked every request before it gets here. */
-function durableRooms(namespace: RoomNamespace): RoomBackend {
+function durableRooms(env: Env): RoomBackend {
+  const directory = roomDirectory(env.DIRECTORY);
   const call = (room: string, what: RoomCall, init?: RequestInit) =>
-    namespace.get(namespace.idFromName(room)).fetch(roomCallUrl(what), init);
+    env.ROOMS.get(env.ROOMS.idFromName(room)).fetch(roomCallUrl(what), init);
+  /** A reader's call, made only for a room the directory knows; null means no such room. */
+  const read = async <T>(room: string, what: RoomCall): Promise<T | undefined> =>
+    (await directory.has(room)) ? (((await (await call(room, what)).json()) as T | null) ?? undefined) : undefined;
   return {
-    info: async (room) => (await call(room, { op: 'info' })).json(),
-    messages: async (room, since, limit) => (await call(room, { op: 'messages', since, limit })).json(),
+    info: (room) => read(room, { op: 'info' }),
+    messages: (room, query) => read(room, { op: 'messages', query }),
     // The upgrade request itself goes on to the object, which accepts the socket.
     connect: (c, room, join) => call(room, { op: 'connect', join }, c.req.raw),
   };
@@ -28,7 +33,7 @@ export default {
     // The bindings are the same for every request, so one app serves the whole isolate.
     app ??= createApp({
       config: readConfig(env as unknown as Record<string, unknown>),
-      rooms: durableRooms(env.ROOMS),
+      rooms: durableRooms(env),
       assets: async (c, next) => {
         const asset = await env.ASSETS.fetch(c.req.raw);
         // Like serveStatic elsewhere: a missing file falls through to the JSON 404.

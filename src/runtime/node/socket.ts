@@ -4,7 +4,7 @@
 // everything a member gets in one turn leaves in a single writev instead of one per frame.
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
-import type { Connection } from './core/room.ts';
+import type { Connection } from '../../core/room.ts';
 
 /** An unmasked, final text frame holding `text` (RFC 6455 §5.2: servers never mask). */
 export function textFrame(text: string): Buffer {

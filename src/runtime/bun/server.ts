@@ -5,19 +5,17 @@ import type { ServerWebSocket } from 'bun';
 import { fileURLToPath } from 'node:url';
 import { serveStatic, upgradeWebSocket, websocket, type BunWebSocketData } from 'hono/bun';
 import type { WSContext } from 'hono/ws';
-import { createApp } from './core/app.ts';
-import { localRooms, type Upgrade } from './core/local-rooms.ts';
-import { logEvent } from './core/log.ts';
-import { Close } from './core/protocol.ts';
-import { RoomRegistry } from './core/registry.ts';
-import type { Connection } from './core/room.ts';
-import { loadConfig, processMetrics, startHeartbeat } from './process.ts';
-
-const SHUTDOWN_GRACE_MS = 4000;
+import { createApp } from '../../core/app.ts';
+import { localRooms, type Upgrade } from '../../core/local-rooms.ts';
+import { logEvent } from '../../core/log.ts';
+import { Close } from '../../core/protocol.ts';
+import { RoomRegistry } from '../../core/registry.ts';
+import type { Connection } from '../../core/room.ts';
+import { exitOnSignals, processMetrics, startHeartbeat, startUp } from '../process.ts';
 
 type Socket = ServerWebSocket<BunWebSocketData>;
 
-const config = loadConfig();
+const { config, storage } = startUp();
 
 /** A Connection that keeps its socket, for the room's fan-out below. */
 interface BunConnection extends Connection {
@@ -28,7 +26,7 @@ const socketOf = (connection: Connection) => (connection as BunConnection).ws;
 // Each room is a topic of the same name. `ws.publish` skips that socket (presence and
 // typing are not echoed to their member), and a socket leaves its topics when it closes.
 // The registry has no `encode`, so every payload is the room's string: a text frame.
-const registry = new RoomRegistry(config, {
+const registry = new RoomRegistry(config, storage, {
   fanout: (room) => ({
     add: (connection) => socketOf(connection).subscribe(room),
     publish: (payload, except) =>
@@ -52,7 +50,7 @@ const app = createApp({
   config,
   rooms: localRooms(registry, upgradeWebSocket as Upgrade, toConnection),
   metrics: () => registry.renderMetrics(processMetrics()),
-  assets: serveStatic({ root: fileURLToPath(new URL('../static', import.meta.url)) }),
+  assets: serveStatic({ root: fileURLToPath(new URL('../../../static', import.meta.url)) }),
 });
 
 // Open sockets, for the heartbeat and for shutdown.
@@ -86,18 +84,13 @@ const server = Bun.serve<BunWebSocketData>({
 });
 logEvent('listening', { host: config.host, port: server.port });
 
-let shuttingDown = false;
-function shutdown(signal: string): void {
-  if (shuttingDown) return;
-  shuttingDown = true;
-  logEvent('shutdown', { signal, connections: sockets.size });
-  heartbeat.stop();
-  registry.shutdown();
-  // Sockets that were in no room yet.
-  for (const ws of sockets) ws.close(Close.goingAway, 'server_shutdown');
-  // Resolves once every connection has ended, so the close frames have gone out.
-  void server.stop().then(() => process.exit(0));
-  setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS);
-}
-process.on('SIGTERM', () => shutdown('SIGTERM'));
-process.on('SIGINT', () => shutdown('SIGINT'));
+exitOnSignals(registry, storage, {
+  connections: () => sockets.size,
+  drain: () => {
+    heartbeat.stop();
+    // Sockets that were in no room yet.
+    for (const ws of sockets) ws.close(Close.goingAway, 'server_shutdown');
+    // Resolves once every connection has ended, so the close frames have gone out.
+    return server.stop();
+  },
+});

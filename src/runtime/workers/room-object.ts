@@ -1,18 +1,22 @@
 // The Durable Object behind one room: a thin adapter that gives the shared Room its
-// sockets (through the WebSocket Hibernation API) and its storage (SQLite). Every protocol
-// rule stays in Room; all this file decides about a frame is whether it is too big.
+// sockets (through the WebSocket Hibernation API) and its storage (the object's SQLite,
+// through the same SqlStorage as everywhere). Every protocol rule stays in Room; all this
+// file decides about a frame is whether it is too big.
 import type {
   DurableObjectState,
+  DurableObjectStorage,
   WebSocket as HibernatableWebSocket,
   WebSocketPair as WebSocketPairType,
   WebSocketRequestResponsePair as WebSocketRequestResponsePairType,
 } from '@cloudflare/workers-types/index.ts';
-import { readConfig } from './core/config.ts';
-import { logEvent } from './core/log.ts';
-import { Metrics } from './core/metrics.ts';
-import { Close, type Member } from './core/protocol.ts';
-import { Room, type Connection, type JoinRequest } from './core/room.ts';
-import { SqliteStore } from './sqlite-store.ts';
+import { readConfig, type Config } from '../../core/config.ts';
+import { logEvent } from '../../core/log.ts';
+import { Metrics } from '../../core/metrics.ts';
+import { Close, type Member } from '../../core/protocol.ts';
+import { findForReaders, Room, type Connection, type JoinRequest } from '../../core/room.ts';
+import { SqlStorage, type SqlDriver, type SqlValue } from '../../core/sql-store.ts';
+import { roomDirectory, type RoomDirectoryClient } from './directory.ts';
+import type { HistoryQuery } from '../../core/store.ts';
 
 // Globals of workerd.
 declare const WebSocketPair: typeof WebSocketPairType;
@@ -21,10 +25,11 @@ declare const WebSocketRequestResponsePair: typeof WebSocketRequestResponsePairT
 /** The Worker's bindings: the rooms' namespace, the static assets, and the [vars]. */
 export interface Env {
   ROOMS: RoomNamespace;
+  DIRECTORY: RoomNamespace;
   ASSETS: { fetch(request: Request): Promise<Response> };
 }
 
-/** The rooms' Durable Object namespace, as far as the Worker uses it. */
+/** A Durable Object namespace, as far as edgechat uses one. */
 export interface RoomNamespace {
   idFromName(name: string): unknown;
   get(id: unknown): { fetch(input: string, init?: RequestInit): Promise<Response> };
@@ -34,7 +39,7 @@ export interface RoomNamespace {
 /** What the Worker asks of a room's object, with arguments the Worker has already validated. */
 export type RoomCall =
   | { op: 'info' }
-  | { op: 'messages'; since: number | undefined; limit: number }
+  | { op: 'messages'; query: HistoryQuery }
   | { op: 'connect'; join: JoinRequest };
 
 // The call travels in the URL so that a WebSocket upgrade can carry it too; the host is
@@ -50,8 +55,14 @@ interface Attachment {
 }
 
 export class RoomObject {
-  private readonly room: Room;
-  private readonly maxFrameBytes: number;
+  private readonly name: string;
+  private readonly config: Config;
+  private readonly directory: RoomDirectoryClient;
+  private storage: SqlStorage;
+  /** Made when the room is joined, or woken with members; never for a reader. */
+  private room: Room | undefined;
+  /** The directory calls in the order they were made: a remove never overtakes an add. */
+  private listing: Promise<unknown> = Promise.resolve();
   private readonly connections = new WeakMap<HibernatableWebSocket, Connection>();
 
   // Runs on first use and again each time the object wakes from hibernation or eviction.
@@ -59,35 +70,33 @@ export class RoomObject {
     private readonly ctx: DurableObjectState,
     env: Env,
   ) {
+    // The Worker addresses the object with idFromName(normalised room name).
+    this.name = ctx.id.name!;
     // readConfig picks its own names among the bindings.
-    const config = readConfig(env as unknown as Record<string, unknown>);
-    this.maxFrameBytes = config.maxFrameBytes;
-    this.room = new Room({
-      // The Worker addresses the object with idFromName(normalised room name).
-      name: ctx.id.name!,
-      config,
-      store: new SqliteStore(ctx.storage, config.historyLimit),
-      // Counted but never read: a Worker has no /metrics.
-      metrics: new Metrics(),
-    });
+    this.config = readConfig(env as unknown as Record<string, unknown>);
+    this.directory = roomDirectory(env.DIRECTORY);
+    this.storage = this.openStorage();
     // The runtime answers the usual spelling of a ping without waking the object (Room
     // answers any other the same way), after whatever the object sent before.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
     // The members are the sockets still open, each with its member as attachment, listed
     // in the order they joined as before.
     const sockets = ctx.getWebSockets().map((ws) => ({ ws, ...(ws.deserializeAttachment() as Attachment) }));
+    if (sockets.length === 0) return;
     sockets.sort((a, b) => a.joinedAt - b.joinedAt);
-    for (const { ws, member, joinedAt } of sockets) this.room.restore(this.connectionOf(ws), member, joinedAt);
-    if (sockets.length > 0) logEvent('room_restored', { room: this.room.name, members: sockets.length });
+    const room = this.openRoom();
+    for (const { ws, member, joinedAt } of sockets) room.restore(this.connectionOf(ws), member, joinedAt);
+    logEvent('room_restored', { room: this.name, members: sockets.length });
   }
 
-  fetch(request: Request): Response {
+  fetch(request: Request): Response | Promise<Response> {
     const call = JSON.parse(new URL(request.url).searchParams.get('call')!) as RoomCall;
     switch (call.op) {
+      // null: no such room (404 no_room), and nothing was created to find that out.
       case 'info':
-        return Response.json(this.room.info());
+        return Response.json(findForReaders(this.room, this.storage, this.name)?.info() ?? null);
       case 'messages':
-        return Response.json(this.room.page(call.since, call.limit));
+        return Response.json(findForReaders(this.room, this.storage, this.name)?.messages(call.query) ?? null);
       case 'connect':
         return this.connect(call.join);
     }
@@ -96,16 +105,16 @@ export class RoomObject {
   webSocketMessage(ws: HibernatableWebSocket, message: string | ArrayBuffer): void {
     const connection = this.connectionOf(ws);
     // workerd has no maxPayload option: the frame has arrived whole, and is refused here.
-    if (isLarger(message, this.maxFrameBytes)) {
+    if (isLarger(message, this.config.maxFrameBytes)) {
       ws.close(Close.tooBig, 'frame_too_big');
-      this.room.leave(connection, Close.tooBig);
+      this.room?.leave(connection, Close.tooBig);
       return;
     }
-    this.room.receive(connection, message);
+    this.room?.receive(connection, message);
   }
 
   webSocketClose(ws: HibernatableWebSocket, code: number, reason: string): void {
-    this.room.leave(this.connectionOf(ws), code);
+    this.room?.leave(this.connectionOf(ws), code);
     // Answers the client's close frame. The runtime is meant to do so itself from
     // compatibility date 2026-04-07 (web_socket_auto_reply_to_close), but under wrangler
     // dev 4.86 the client still waits 10 s and sees 1006. No frame may carry 1005 (the
@@ -115,18 +124,67 @@ export class RoomObject {
   }
 
   webSocketError(ws: HibernatableWebSocket): void {
-    this.room.leave(this.connectionOf(ws), 1006);
+    this.room?.leave(this.connectionOf(ws), 1006);
   }
 
-  private connect(join: JoinRequest): Response {
+  private openRoom(): Room {
+    this.room ??= new Room({
+      name: this.name,
+      config: this.config,
+      store: this.storage.open(this.name),
+      // Counted but never read: a Worker has no /metrics.
+      metrics: new Metrics(),
+      onEmpty: (room) => this.release(room),
+    });
+    return this.room;
+  }
+
+  /**
+   * The last member has left. A room that never had a message promised nothing, so its
+   * storage is deleted, and the object is again as if the room had never been joined.
+   */
+  private release(room: Room): void {
+    if (room.store.seq > 0 || room !== this.room) return;
+    this.room = undefined;
+    // Tables included; the next join starts from nothing.
+    this.list(async () => {
+      await this.ctx.storage.deleteAll();
+      await this.directory.remove(this.name);
+    });
+    this.ctx.waitUntil(this.listing);
+    this.storage = this.openStorage();
+  }
+
+  /**
+   * Queues a change of the room's directory entry. A failed one is logged and costs only
+   * readers: the room stays unlisted (404 to readers) until it is next opened.
+   */
+  private list(change: () => Promise<unknown>): Promise<unknown> {
+    this.listing = this.listing.then(change).catch((error) => {
+      logEvent('directory_fault', { room: this.name, error: String(error) });
+    });
+    return this.listing;
+  }
+
+  private openStorage(): SqlStorage {
+    // `name` is where an edgechat before schema version 1 kept its messages; see SqlStorage.
+    return new SqlStorage(objectSql(this.ctx.storage), this.config.historyRetention, this.name);
+  }
+
+  private async connect(join: JoinRequest): Promise<Response> {
+    if (!this.room) {
+      // Listed before anything is stored, so that readers find the room from the welcome on.
+      await this.list(() => this.directory.add(this.name));
+    }
+    const room = this.openRoom();
     const { 0: client, 1: server } = new WebSocketPair();
     // acceptWebSocket, not accept(): the object may hibernate while the socket stays open.
     // Except for a socket that join() is about to close as room_full: closed right after
     // acceptWebSocket, its close completes only when the object next goes idle (~10 s,
     // under wrangler dev), while a plainly accepted one closes at once.
-    if (this.room.isFull) server.accept();
+    if (room.isFull) server.accept();
     else this.ctx.acceptWebSocket(server);
-    this.room.join(this.connectionOf(server), join);
+    room.join(this.connectionOf(server), join);
     return new Response(null, { status: 101, webSocket: client } as ResponseInit);
   }
 
@@ -150,6 +208,15 @@ export class RoomObject {
     }
     return connection;
   }
+}
+
+/** The object's SQLite storage as SqlStorage's driver. */
+function objectSql(storage: DurableObjectStorage): SqlDriver {
+  return {
+    exec: (query) => void storage.sql.exec(query),
+    query: <Row extends Record<string, SqlValue>>(query: string, ...params: SqlValue[]) => storage.sql.exec<Row>(query, ...params).toArray(),
+    transaction: (work) => storage.transactionSync(work),
+  };
 }
 
 /** Whether a frame is over `max` bytes; a string is measured as UTF-8 only when it may be. */

@@ -1,0 +1,117 @@
+// What the runtimes with a process share (Node, and Deno and Bun through node:process):
+// start-up (configuration, storage), process metrics, protocol pings and shutdown. Not in
+// the core, which also runs on Workers, where none of these exist.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import process from 'node:process';
+import { ConfigError, readConfig, type Config } from '../core/config.ts';
+import { logEvent } from '../core/log.ts';
+import type { RoomRegistry } from '../core/registry.ts';
+import { SqlStorage } from '../core/sql-store.ts';
+import { MemoryStorage, type Storage } from '../core/store.ts';
+import { openSqlite } from './sqlite.ts';
+
+/** How long shutdown waits for sockets to close before it exits anyway. */
+const SHUTDOWN_GRACE_MS = 4000;
+
+/** The database file inside DATA_DIR. */
+export const DATABASE_FILE = 'edgechat.db';
+
+/** Start-up: the configuration and the rooms' storage; on a problem, one line on stderr and exit 1. */
+export function startUp(): { config: Config; storage: Storage } {
+  let config: Config | undefined;
+  try {
+    config = readConfig(process.env);
+    return { config, storage: openStorage(config) };
+  } catch (error) {
+    const problem = error instanceof ConfigError ? error.message : `cannot open storage in DATA_DIR=${config?.dataDir}: ${String(error)}`;
+    console.error(`edgechat: ${problem}`);
+    process.exit(1);
+  }
+}
+
+function openStorage(config: Config): Storage {
+  if (config.storage === 'memory') return new MemoryStorage(config.historyRetention);
+  mkdirSync(config.dataDir, { recursive: true });
+  const sql = openSqlite(join(config.dataDir, DATABASE_FILE));
+  const storage = new SqlStorage(sql, config.historyRetention);
+  // At once rather than on the first join: a database that cannot be used stops start-up.
+  storage.prepare();
+  return storage;
+}
+
+/** Memory and CPU of this process, appended to /metrics. */
+export function processMetrics(): string {
+  const { rss, heapUsed } = process.memoryUsage();
+  const { user, system } = process.cpuUsage();
+  return [
+    '# TYPE process_resident_memory_bytes gauge',
+    `process_resident_memory_bytes ${rss}`,
+    '# TYPE process_cpu_seconds_total counter',
+    `process_cpu_seconds_total ${(user + system) / 1e6}`,
+    '# TYPE nodejs_heap_used_bytes gauge',
+    `nodejs_heap_used_bytes ${heapUsed}`,
+    '',
+  ].join('\n');
+}
+
+interface Pingable {
+  ping(): void;
+  terminate(): void;
+}
+
+/**
+ * Protocol pings: every interval each socket is pinged, and one that has not answered the
+ * previous ping is terminated (its close then announces the leave). Call `answered` from
+ * the runtime's pong event.
+ */
+export function startHeartbeat<S extends Pingable>(sockets: () => Iterable<S>, intervalMs: number) {
+  const awaitingPong = new WeakSet<S>();
+  const timer = setInterval(() => {
+    for (const ws of sockets()) {
+      if (awaitingPong.has(ws)) {
+        ws.terminate();
+      } else {
+        awaitingPong.add(ws);
+        ws.ping();
+      }
+    }
+  }, intervalMs);
+  return {
+    answered: (ws: S) => void awaitingPong.delete(ws),
+    stop: () => clearInterval(timer),
+  };
+}
+
+/** What shutdown needs of the runtime's server. */
+export interface Drainable {
+  /** Open sockets, for the log line. */
+  connections(): number;
+  /**
+   * Stops accepting, closes every socket that is still open with 1001 (those in a room
+   * are closed already), and resolves once they are all gone.
+   */
+  drain(): Promise<void>;
+}
+
+/**
+ * On SIGTERM or SIGINT: every member is closed with 1001 so that clients reconnect and
+ * resume, the storage is closed once the sockets are gone (or the grace period is over),
+ * and the process exits.
+ */
+export function exitOnSignals(registry: RoomRegistry, storage: Storage, server: Drainable): void {
+  let shuttingDown = false;
+  const shutdown = (signal: string) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    logEvent('shutdown', { signal, connections: server.connections() });
+    registry.shutdown();
+    const grace = new Promise<void>((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS));
+    void Promise.race([server.drain(), grace]).then(() => {
+      storage.close();
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
