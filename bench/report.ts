@@ -336,7 +336,9 @@ export function markdown(report: Report, chartPath: string, changes: string): st
 
 const COLORS: Record<ServerId, string> = {
   'edgechat-node': '#2b6cb0',
+  'edgechat-node-sqlite': '#63b3ed',
   'edgechat-bun': '#c05621',
+  'edgechat-bun-sqlite': '#f6ad55',
   'edgechat-deno': '#2f855a',
   'floor-node': '#718096',
   'socketio-node': '#805ad5',

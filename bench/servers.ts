@@ -2,6 +2,8 @@
 // 127.0.0.1 port, in its own process group so that any launcher goes down with it. The
 // process measured is the one that holds the listening socket.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Proto } from './client.ts';
@@ -10,7 +12,15 @@ import { freePort, npmScript } from '../test/support/server.ts';
 
 export const root = fileURLToPath(new URL('..', import.meta.url));
 
-export type ServerId = 'edgechat-node' | 'edgechat-bun' | 'edgechat-deno' | 'floor-node' | 'socketio-node' | 'bun-publish';
+export type ServerId =
+  | 'edgechat-node'
+  | 'edgechat-node-sqlite'
+  | 'edgechat-bun'
+  | 'edgechat-bun-sqlite'
+  | 'edgechat-deno'
+  | 'floor-node'
+  | 'socketio-node'
+  | 'bun-publish';
 
 export interface ServerDef {
   id: ServerId;
@@ -19,6 +29,8 @@ export interface ServerDef {
   proto: Proto;
   /** The command line; Node servers take extra Node flags (for --cpu-prof). */
   command(nodeArgs?: string[]): string[];
+  /** Variables of its own, over BENCH_ENV. */
+  env?: Record<string, string>;
 }
 
 export const SERVERS: readonly ServerDef[] = [
@@ -30,11 +42,27 @@ export const SERVERS: readonly ServerDef[] = [
     command: (nodeArgs = []) => [process.execPath, ...nodeArgs, 'dist/runtime/node/server.js'],
   },
   {
+    id: 'edgechat-node-sqlite',
+    label: 'edgechat on Node, SQLite',
+    runtime: 'node',
+    proto: 'edgechat',
+    command: (nodeArgs = []) => [process.execPath, ...nodeArgs, 'dist/runtime/node/server.js'],
+    env: { STORAGE: 'sqlite' },
+  },
+  {
     id: 'edgechat-bun',
     label: 'edgechat on Bun',
     runtime: 'bun',
     proto: 'edgechat',
     command: () => npmScript('start:bun'),
+  },
+  {
+    id: 'edgechat-bun-sqlite',
+    label: 'edgechat on Bun, SQLite',
+    runtime: 'bun',
+    proto: 'edgechat',
+    command: () => npmScript('start:bun'),
+    env: { STORAGE: 'sqlite' },
   },
   {
     id: 'edgechat-deno',
@@ -86,10 +114,14 @@ export interface Running {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** The configuration every edgechat run gets: no rate limit, rooms as large as any shape. */
+/**
+ * The configuration every edgechat run gets: no rate limit, rooms as large as any shape,
+ * history in memory (the SQLite row measures what storing it costs).
+ */
 export const BENCH_ENV: Record<string, string> = {
   RATE_LIMIT_PER_SEC: '0',
   MAX_ROOM_MEMBERS: '100000',
+  STORAGE: 'memory',
 };
 
 export async function startServer(
@@ -97,12 +129,16 @@ export async function startServer(
   options: { env?: Record<string, string>; nodeArgs?: string[]; readyTimeoutMs?: number } = {},
 ): Promise<Running> {
   const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), `edgechat-bench-${def.id}-`));
   const [file, ...args] = def.command(options.nodeArgs);
   const child: ChildProcess = spawn(file!, args, {
     cwd: root,
     env: {
       ...process.env,
       ...BENCH_ENV,
+      ...def.env,
+      // A database of its own for every run, removed with the process.
+      DATA_DIR: dataDir,
       ...options.env,
       PORT: String(port),
       HOST: '127.0.0.1',
@@ -123,6 +159,7 @@ export async function startServer(
   const exit = new Promise<void>((resolve) =>
     child.once('exit', () => {
       exited = true;
+      rmSync(dataDir, { recursive: true, force: true });
       resolve();
     }),
   );

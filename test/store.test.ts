@@ -143,6 +143,22 @@ describe('SQLite storage', () => {
     expect(storage.find('busy')?.epoch).toBe(busy.epoch);
   });
 
+  it('commits once per turn when asked to, and at once on flush', async () => {
+    const path = databasePath();
+    const storage = new SqlStorage(openSqlite(path, { commitPerTurn: true }), 100);
+    const store = storage.open('lobby');
+    storage.flush();
+    const reader = new DatabaseSync(path);
+    const committed = () => reader.prepare(`SELECT count(*) AS n FROM room_messages`).get()!.n;
+    fill(store, 3);
+    expect(committed()).toBe(0);
+    storage.flush();
+    expect(committed()).toBe(3);
+    fill(store, 2);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(committed()).toBe(5);
+  });
+
   it('records its schema version and refuses a database from a newer version', () => {
     const path = databasePath();
     new SqlStorage(openSqlite(path), 100).prepare();

@@ -14,6 +14,8 @@ export interface SqlDriver {
   query<Row extends Record<string, SqlValue>>(sql: string, ...params: SqlValue[]): Row[];
   /** Runs `work` in one transaction: all of its writes land, or none. */
   transaction<T>(work: () => T): T;
+  /** Commits what is still pending (a driver that commits once per turn). */
+  flush?(): void;
   /** Closes a database this process opened (a Durable Object's closes with the object). */
   close?(): void;
 }
@@ -65,6 +67,11 @@ export class SqlStorage implements Storage {
 
   release(store: RoomStore): void {
     if (store.seq === 0) this.sql.query(`DELETE FROM rooms WHERE name = ? AND seq = 0`, store.room);
+  }
+
+  /** Commits what the driver may still hold back; see SqliteOptions.commitPerTurn. */
+  flush(): void {
+    this.sql.flush?.();
   }
 
   close(): void {

@@ -54,6 +54,8 @@ export interface Storage {
    * message promised nothing, so its storage is removed rather than kept forever.
    */
   release(store: RoomStore): void;
+  /** Makes every append so far durable now, before what it announces leaves the process. */
+  flush(): void;
   close(): void;
 }
 
@@ -141,6 +143,8 @@ export class MemoryStorage implements Storage {
   }
 
   release(): void {}
+
+  flush(): void {}
 
   close(): void {}
 }

@@ -9,7 +9,7 @@ import { logEvent } from '../core/log.ts';
 import type { RoomRegistry } from '../core/registry.ts';
 import { SqlStorage } from '../core/sql-store.ts';
 import { MemoryStorage, type Storage } from '../core/store.ts';
-import { openSqlite } from './sqlite.ts';
+import { openSqlite, type SqliteOptions } from './sqlite.ts';
 
 /** How long shutdown waits for sockets to close before it exits anyway. */
 const SHUTDOWN_GRACE_MS = 4000;
@@ -18,11 +18,11 @@ const SHUTDOWN_GRACE_MS = 4000;
 export const DATABASE_FILE = 'edgechat.db';
 
 /** Start-up: the configuration and the rooms' storage; on a problem, one line on stderr and exit 1. */
-export function startUp(): { config: Config; storage: Storage } {
+export function startUp(sqlite: SqliteOptions = {}): { config: Config; storage: Storage } {
   let config: Config | undefined;
   try {
     config = readConfig(process.env);
-    return { config, storage: openStorage(config) };
+    return { config, storage: openStorage(config, sqlite) };
   } catch (error) {
     const problem = error instanceof ConfigError ? error.message : `cannot open storage in DATA_DIR=${config?.dataDir}: ${String(error)}`;
     console.error(`edgechat: ${problem}`);
@@ -30,10 +30,10 @@ export function startUp(): { config: Config; storage: Storage } {
   }
 }
 
-function openStorage(config: Config): Storage {
+function openStorage(config: Config, sqlite: SqliteOptions): Storage {
   if (config.storage === 'memory') return new MemoryStorage(config.historyRetention);
   mkdirSync(config.dataDir, { recursive: true });
-  const sql = openSqlite(join(config.dataDir, DATABASE_FILE));
+  const sql = openSqlite(join(config.dataDir, DATABASE_FILE), sqlite);
   const storage = new SqlStorage(sql, config.historyRetention);
   // At once rather than on the first join: a database that cannot be used stops start-up.
   storage.prepare();

@@ -13,10 +13,12 @@ import { localRooms, type Upgrade } from '../../core/local-rooms.ts';
 import { logEvent } from '../../core/log.ts';
 import { RoomRegistry } from '../../core/registry.ts';
 import type { Connection } from '../../core/room.ts';
-import { NodeConnection, textFrame } from './socket.ts';
+import { commitBeforeSending, NodeConnection, textFrame } from './socket.ts';
 import { exitOnSignals, processMetrics, startHeartbeat, startUp } from '../process.ts';
 
-const { config, storage } = startUp();
+// Messages are committed once per turn, just before the turn's frames are sent.
+const { config, storage } = startUp({ commitPerTurn: true });
+commitBeforeSending(() => storage.flush());
 // Each broadcast is framed once; every member's socket writes the same Buffer.
 const registry = new RoomRegistry(config, storage, { encode: textFrame });
 const wss = new WebSocketServer({

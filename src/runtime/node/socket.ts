@@ -26,8 +26,19 @@ export function textFrame(text: string): Buffer {
 }
 
 const corked = new Set<Socket>();
+let beforeSending = () => {};
+
+/**
+ * `commit` runs before the frames of a turn leave: storage commits the messages they
+ * announce first (SqliteOptions.commitPerTurn), so that no member ever receives a message
+ * that a crash could still take back.
+ */
+export function commitBeforeSending(commit: () => void): void {
+  beforeSending = commit;
+}
 
 function uncorkAll(): void {
+  beforeSending();
   for (const socket of corked) socket.uncork();
   corked.clear();
 }
