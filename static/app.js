@@ -1,4 +1,4 @@
-// edgechat browser client for protocol v1. Plain ES module, no build step.
+// edgechat browser client for protocol v1.1. Plain ES module, no build step.
 // User-supplied strings (names, message text) are only ever inserted with textContent.
 
 const NAME_KEY = 'edgechat:name';
@@ -11,6 +11,10 @@ const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 15000;
 const NO_RETRY_CODES = new Set([1008, 1009]); // protocol: "do not retry the same thing"
 const SCROLL_SLACK_PX = 40; // "at the bottom" tolerance, so sub-pixel offsets still count
+// Older messages asked for at a time (the server caps it at its HISTORY_LIMIT).
+const OLDER_PAGE_SIZE = 50;
+const GAP_TEXT = 'Some messages may be missing here';
+const OLDER_FAILED_TEXT = 'Could not load older messages. Press "Load older messages" to try again.';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -46,7 +50,17 @@ const state = {
   me: null,
   /** Every member id this page has had, so our messages stay "own" across reconnects. */
   ownIds: new Set(),
-  seqs: new Set(),
+  /** `epoch:seq` of every message shown: seqs restart when the epoch changes. */
+  shown: new Set(),
+  /** The oldest message shown ({ epoch, seq }), where scroll-back continues from. */
+  oldest: null,
+  /** Scroll-back: a page request is in flight / the server has nothing older to give. */
+  loadingOlder: false,
+  olderEnded: false,
+  /** The last page request failed: only the button retries, not scrolling. */
+  olderFailed: false,
+  /** Bumped when the list is emptied, so a page that arrives afterwards is dropped. */
+  timeline: 0,
   members: new Map(),
   memberCount: 0,
   typers: new Map(),
@@ -235,12 +249,14 @@ function onWelcome(welcome, resuming) {
   state.attempt = 0;
   state.me = welcome.you;
   state.ownIds.add(welcome.you.id);
+  // A resume the server could not fill is a fresh start, but what the reader already saw
+  // stays: a divider marks where messages may be missing, so the gap is never silent.
+  if (resuming && welcome.recovered !== true) appendGapDivider();
   state.epoch = welcome.epoch;
-  // Without a complete resume (none asked, or the server could not fill the gap)
-  // the history is a fresh start; the old seqs may even belong to another epoch.
-  if (!(resuming && welcome.recovered === true)) resetMessages();
-  welcome.history.forEach(appendMessage);
   state.lastSeq = welcome.seq;
+  // Seqs of the same epoch already shown are skipped; after an epoch change none match.
+  welcome.history.forEach(appendMessage);
+  renderOlder(); // a new epoch cannot page further back into the old one shown above
   state.members = new Map(welcome.members.map((m) => [m.id, m.name]));
   renderMembers(welcome.members.length);
   renderYou();
@@ -300,7 +316,12 @@ function onError(error) {
 // ---------- messages ----------
 
 function resetMessages() {
-  state.seqs.clear();
+  state.shown.clear();
+  state.oldest = null;
+  state.loadingOlder = false;
+  state.olderEnded = false;
+  state.olderFailed = false;
+  state.timeline += 1;
   ui.messages.replaceChildren();
   state.pinned = true;
 }
@@ -319,6 +340,9 @@ function scrollToBottom() {
 function followListResizes() {
   ui.messages.addEventListener('scroll', () => {
     state.pinned = isNearBottom();
+    // Reaching the top asks for the page before it, unless the last try failed: then
+    // the button retries, so a reader lingering at the top does not hammer the server.
+    if (ui.messages.scrollTop < SCROLL_SLACK_PX && !state.olderFailed) void loadOlder();
   }, { passive: true });
   new ResizeObserver(() => {
     if (state.pinned) scrollToBottom();
@@ -331,10 +355,11 @@ function formatTime(ts) {
   return `${pad(date.getHours())}:${pad(date.getMinutes())}`;
 }
 
-function appendMessage(message) {
-  if (state.seqs.has(message.seq)) return; // resumes and acks can repeat a message
-  state.seqs.add(message.seq);
-  state.lastSeq = Math.max(state.lastSeq ?? 0, message.seq);
+/** The list item for a message of `epoch`, or null when it is already shown. */
+function messageItem(message, epoch) {
+  const key = `${epoch}:${message.seq}`;
+  if (state.shown.has(key)) return null; // resumes and acks can repeat a message
+  state.shown.add(key);
 
   const item = document.createElement('li');
   item.className = 'message';
@@ -356,9 +381,123 @@ function appendMessage(message) {
   text.textContent = message.text;
 
   item.append(meta, text);
+  return item;
+}
+
+/** Adds a message of the current epoch at the bottom. */
+function appendMessage(message) {
+  const item = messageItem(message, state.epoch);
+  if (!item) return;
+  state.lastSeq = Math.max(state.lastSeq ?? 0, message.seq);
   ui.messages.append(item);
+  if (!state.oldest) {
+    state.oldest = { epoch: state.epoch, seq: message.seq };
+    renderOlder();
+  }
   // Follow new messages, but don't yank a reader who scrolled up.
   if (state.pinned) scrollToBottom();
+}
+
+/** Marks a possible gap below what is shown; with nothing shown there is nothing to mark. */
+function appendGapDivider() {
+  const last = ui.messages.lastElementChild;
+  if (!last?.classList.contains('message')) return; // empty, or already marked
+  const divider = document.createElement('li');
+  divider.className = 'gap';
+  divider.textContent = GAP_TEXT;
+  ui.messages.append(divider);
+  if (state.pinned) scrollToBottom();
+}
+
+// ---------- scroll-back ----------
+
+/** The top of the list: a button for the page before, or why there is nothing older. */
+const older = (() => {
+  const item = document.createElement('li');
+  item.className = 'older';
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.addEventListener('click', () => {
+    state.olderFailed = false;
+    void loadOlder();
+  });
+  const note = document.createElement('span');
+  item.append(button, note);
+  return { item, button, note };
+})();
+
+function canLoadOlder() {
+  const { oldest } = state;
+  // The server only pages its current epoch; older messages of another one are gone.
+  return oldest !== null && oldest.seq > 1 && !state.olderEnded && oldest.epoch === state.epoch;
+}
+
+function renderOlder() {
+  if (!state.oldest) return older.item.remove();
+  if (ui.messages.firstElementChild !== older.item) ui.messages.prepend(older.item);
+  const more = canLoadOlder();
+  older.button.hidden = !more;
+  older.button.textContent = state.loadingOlder ? 'Loading older messages…' : 'Load older messages';
+  older.button.setAttribute('aria-disabled', String(state.loadingOlder));
+  older.note.hidden = more;
+  // Seqs may skip (deleted messages), so only seq 1 itself proves the beginning.
+  older.note.textContent = state.oldest.seq <= 1 ? 'Beginning of the conversation' : 'No older messages available';
+}
+
+/** Loads the page before the oldest message shown; one request at a time. */
+async function loadOlder() {
+  if (state.loadingOlder || !canLoadOlder()) return;
+  const { epoch, seq } = state.oldest;
+  const timeline = state.timeline;
+  state.loadingOlder = true;
+  renderOlder();
+  const page = await fetchOlder(seq);
+  if (timeline !== state.timeline) return; // the list was emptied (room switch) meanwhile
+  // Everything inserted or resized happens above the old top message: it stays put.
+  keepInPlace(older.item.nextElementSibling, () => {
+    state.loadingOlder = false;
+    state.olderFailed = page === null;
+    if (page) prependOlder(page, epoch);
+    renderOlder();
+  });
+  if (!page) showNotice(OLDER_FAILED_TEXT, 6000);
+  else if (ui.notice.textContent === OLDER_FAILED_TEXT) clearNotice(); // a retry worked
+}
+
+/** `{ epoch, messages }` before `seq`, oldest first; null when the request failed. */
+async function fetchOlder(seq) {
+  const query = new URLSearchParams({ before: String(seq), limit: String(OLDER_PAGE_SIZE) });
+  try {
+    const response = await fetch(`/api/rooms/${state.room}/messages?${query}`);
+    // no_room: nothing stored any more, so no epoch the shown messages could continue.
+    if (response.status === 404) return { epoch: null, messages: [] };
+    if (!response.ok) return null;
+    const page = await response.json();
+    return Array.isArray(page?.messages) ? page : null;
+  } catch {
+    return null; // offline, or the server is restarting; the button retries
+  }
+}
+
+function prependOlder(page, epoch) {
+  // Seqs of another epoch belong to another history, not to the one shown.
+  if (page.epoch !== epoch) {
+    state.olderEnded = true;
+    return;
+  }
+  const items = page.messages.map((message) => messageItem(message, epoch)).filter(Boolean);
+  older.item.after(...items);
+  if (items.length) state.oldest = { epoch, seq: Number(items[0].dataset.seq) };
+  // Only an empty page is the end: a server with a HISTORY_LIMIT under the page size
+  // answers every page short.
+  if (!items.length) state.olderEnded = true;
+}
+
+/** Runs `change`, which alters only what is above `anchor`, without moving `anchor` on screen. */
+function keepInPlace(anchor, change) {
+  const before = anchor?.getBoundingClientRect().top;
+  change();
+  if (anchor) ui.messages.scrollTop += anchor.getBoundingClientRect().top - before;
 }
 
 function sendMessage(text) {

@@ -1,8 +1,12 @@
-// End-to-end: two real Chromium pages chatting through the real Node server.
-import { mkdir } from 'node:fs/promises';
+// End-to-end: real Chromium pages chatting through the real Node server, across server
+// restarts (durable and in-memory history) and scrolling back through older pages.
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { startServer } from './support/server.ts';
+import { TestClient } from './support/client.ts';
+import { freePort, startServer } from './support/server.ts';
 
 type Server = Awaited<ReturnType<typeof startServer>>;
 
@@ -16,11 +20,16 @@ const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 const XSS = '<img src=x onerror=alert(1)>';
+const GAP_TEXT = 'Some messages may be missing here';
+/** Reconnecting waits out the page's backoff (0.25 s, 0.5 s, 1 s, … while the server is down). */
+const RECONNECT_WAIT_MS = 30_000;
 
 let server: Server | undefined;
 let browser: Browser | undefined;
 const dialogs: string[] = [];
 const pageErrors: string[] = [];
+const cspViolations: string[] = [];
+const scratchDirs: string[] = [];
 
 beforeAll(async () => {
   server = await startServer();
@@ -30,10 +39,25 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await server?.stop();
+  await Promise.all(scratchDirs.map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
-/** Opens the chat in a fresh browser context (own localStorage), optionally with a saved name. */
-async function openChat(room: string, savedName?: string): Promise<Page> {
+function uniqueRoom(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+}
+
+/** A directory for a server's DATA_DIR, removed after the file's tests. */
+async function dataDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'edgechat-browser-'));
+  scratchDirs.push(dir);
+  return dir;
+}
+
+/**
+ * Opens the chat in a fresh browser context (own localStorage), optionally with a saved name,
+ * on the file's server unless another base URL is given.
+ */
+async function openChat(room: string, savedName?: string, baseUrl = server!.baseUrl): Promise<Page> {
   const context = await browser!.newContext({ viewport: { width: 1000, height: 700 } });
   if (savedName) {
     await context.addInitScript((name) => localStorage.setItem('edgechat:name', name), savedName);
@@ -45,12 +69,20 @@ async function openChat(room: string, savedName?: string): Promise<Page> {
     void dialog.dismiss();
   });
   page.on('pageerror', (error) => pageErrors.push(error.message));
-  await page.goto(`${server!.baseUrl}/?room=${room}`);
+  page.on('console', (message) => {
+    if (message.text().includes('Content Security Policy')) cspViolations.push(message.text());
+  });
+  await page.goto(`${baseUrl}/?room=${room}`);
   return page;
 }
 
-async function waitForStatus(page: Page, status: string): Promise<void> {
-  await page.waitForFunction((s) => document.getElementById('status')?.textContent === s, status);
+async function waitForStatus(page: Page, status: string, timeout?: number): Promise<void> {
+  await page.waitForFunction((s) => document.getElementById('status')?.textContent === s, status, { timeout });
+}
+
+/** Waits until the page has noticed the server is gone and is waiting to reconnect. */
+async function waitForReconnecting(page: Page): Promise<void> {
+  await page.waitForFunction(() => document.body.dataset.state === 'reconnecting');
 }
 
 async function waitForText(page: Page, selector: string, text: string): Promise<void> {
@@ -65,6 +97,54 @@ async function sendMessage(page: Page, text: string): Promise<void> {
   await page.locator('#text').press('Enter');
 }
 
+/** The list top to bottom: each message's text, and GAP where a divider is. */
+async function timeline(page: Page): Promise<string[]> {
+  return page.$$eval('#messages > li', (items) =>
+    items.flatMap((item) => {
+      if (item.classList.contains('gap')) return ['GAP'];
+      if (item.classList.contains('message')) return [item.querySelector('.text')?.textContent ?? ''];
+      return []; // the "Load older messages" row
+    }),
+  );
+}
+
+/** The seq of every message shown, top to bottom. */
+async function shownSeqs(page: Page): Promise<number[]> {
+  return page.$$eval('#messages .message', (items) => items.map((item) => Number((item as HTMLElement).dataset.seq)));
+}
+
+/**
+ * The first message whose top edge is inside the list's viewport, and where it is on screen.
+ * With `scrollToTop`, first scrolls the list to the top with a burst of scroll events, as a
+ * fast wheel sends; measured at once, so before any older page can arrive.
+ */
+async function topVisibleMessage(page: Page, scrollToTop = false): Promise<{ seq: number; top: number }> {
+  return page.evaluate((scroll) => {
+    const list = document.getElementById('messages')!;
+    if (scroll) {
+      list.scrollTop = 0;
+      for (let i = 0; i < 5; i++) list.dispatchEvent(new Event('scroll'));
+    }
+    const listTop = list.getBoundingClientRect().top;
+    const items = [...list.querySelectorAll<HTMLElement>('.message')];
+    const item = items.find((candidate) => candidate.getBoundingClientRect().top >= listTop)!;
+    return { seq: Number(item.dataset.seq), top: item.getBoundingClientRect().top };
+  }, scrollToTop);
+}
+
+/** Where message `seq` is on screen now, and whether it is inside the list's viewport. */
+async function messagePosition(page: Page, seq: number): Promise<{ top: number; visible: boolean }> {
+  return page.evaluate((s) => {
+    const list = document.getElementById('messages')!.getBoundingClientRect();
+    const item = document.querySelector(`#messages .message[data-seq="${s}"]`)!.getBoundingClientRect();
+    return { top: item.top, visible: item.top >= list.top && item.bottom <= list.bottom };
+  }, seq);
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
 /** The message list as a reader sees it: author, text and whether it is styled as own. */
 async function messages(page: Page) {
   return page.$$eval('#messages .message', (items) =>
@@ -77,7 +157,7 @@ async function messages(page: Page) {
 }
 
 test('two people chat in a room through the browser page', { timeout: 60_000 }, async () => {
-  const room = `e2e-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+  const room = uniqueRoom('e2e');
 
   // Ann has a saved name; the second visitor arrives as a guest and picks a name in the page.
   const ann = await openChat(room, 'ann');
@@ -157,4 +237,197 @@ test('two people chat in a room through the browser page', { timeout: 60_000 }, 
 
   expect(dialogs).toEqual([]);
   expect(pageErrors).toEqual([]);
+  expect(cspViolations).toEqual([]);
+});
+
+test('after a restart with durable history both pages keep the whole conversation', { timeout: 90_000 }, async () => {
+  // The same port, so the pages reconnect to the same URL; the same DATA_DIR, so the
+  // restarted server has the history and the epoch and can fill the gap.
+  const port = await freePort();
+  const env = { STORAGE: 'sqlite', DATA_DIR: await dataDir() };
+  let restartable = await startServer({ port, env });
+  try {
+    const room = uniqueRoom('restart');
+    const ann = await openChat(room, 'ann', restartable.baseUrl);
+    const bob = await openChat(room, 'bob', restartable.baseUrl);
+    await waitForStatus(ann, 'connected');
+    await waitForStatus(bob, 'connected');
+    await sendMessage(ann, 'before the restart');
+    await waitForText(bob, '#messages', 'before the restart');
+    await sendMessage(bob, 'me too');
+    await waitForText(ann, '#messages', 'me too');
+
+    await restartable.stop();
+    await waitForReconnecting(ann);
+    await waitForReconnecting(bob);
+    restartable = await startServer({ port, env });
+    await waitForStatus(ann, 'connected', RECONNECT_WAIT_MS);
+    await waitForStatus(bob, 'connected', RECONNECT_WAIT_MS);
+
+    // recovered: true, so nothing was emptied and there is no divider.
+    for (const page of [ann, bob]) {
+      expect(await timeline(page)).toEqual(['before the restart', 'me too']);
+    }
+    await sendMessage(ann, 'after the restart');
+    await waitForText(bob, '#messages', 'after the restart');
+    await sendMessage(bob, 'still here');
+    await waitForText(ann, '#messages', 'still here');
+    const conversation = ['before the restart', 'me too', 'after the restart', 'still here'];
+    expect(await timeline(ann)).toEqual(conversation);
+    expect(await timeline(bob)).toEqual(conversation);
+    expect(await messages(bob)).toEqual([
+      { author: 'ann', text: 'before the restart', own: false },
+      { author: 'bob', text: 'me too', own: true },
+      { author: 'ann', text: 'after the restart', own: false },
+      { author: 'bob', text: 'still here', own: true },
+    ]);
+
+    await mkdir('test-results', { recursive: true });
+    await bob.screenshot({ path: 'test-results/restart-recovered.png' });
+    await ann.context().close();
+    await bob.context().close();
+  } finally {
+    await restartable.stop();
+  }
+  expect(pageErrors).toEqual([]);
+  expect(cspViolations).toEqual([]);
+});
+
+test('after a restart that lost history the page keeps what it showed above a divider', { timeout: 90_000 }, async () => {
+  // In memory a restart starts a new epoch: resuming clients are told recovered: false.
+  const port = await freePort();
+  const env = { STORAGE: 'memory' };
+  let restartable = await startServer({ port, env });
+  try {
+    const room = uniqueRoom('gap');
+    const ann = await openChat(room, 'ann', restartable.baseUrl);
+    const bob = await openChat(room, 'bob', restartable.baseUrl);
+    await waitForStatus(ann, 'connected');
+    await waitForStatus(bob, 'connected');
+    await sendMessage(ann, 'old one');
+    await waitForText(bob, '#messages', 'old one');
+    await sendMessage(bob, 'old two');
+    await waitForText(ann, '#messages', 'old two');
+
+    // Ann closes, so she resumes only when told to: by then the new epoch has a message
+    // whose seq (1) is also the seq of "old one" in the old epoch. Bob reconnects by himself.
+    await ann.getByRole('button', { name: 'Close' }).click();
+    await waitForStatus(ann, 'closed');
+    await restartable.stop();
+    await waitForReconnecting(bob);
+    restartable = await startServer({ port, env });
+    const carol = await TestClient.join(restartable.wsUrl(`/ws/${room}?name=carol`));
+    carol.send({ type: 'message', text: 'first in the new epoch', cid: 'n1' });
+    const first = await carol.next((frame) => frame.type === 'message' && frame.cid === 'n1');
+    expect(first.seq).toBe(1);
+    await carol.close();
+
+    await ann.getByRole('button', { name: 'Open' }).click();
+    await waitForStatus(ann, 'connected');
+    await waitForStatus(bob, 'connected', RECONNECT_WAIT_MS);
+    await waitForText(bob, '#messages', 'first in the new epoch');
+    const afterGap = ['old one', 'old two', 'GAP', 'first in the new epoch'];
+    expect(await timeline(ann)).toEqual(afterGap);
+    expect(await timeline(bob)).toEqual(afterGap);
+
+    // New messages go below the divider, on both pages.
+    await sendMessage(bob, 'new after the gap');
+    await waitForText(ann, '#messages', 'new after the gap');
+    await waitForText(bob, '#messages', 'new after the gap');
+    expect(await timeline(ann)).toEqual([...afterGap, 'new after the gap']);
+    expect(await timeline(bob)).toEqual([...afterGap, 'new after the gap']);
+
+    // The divider is visible and says so, at desktop and phone widths.
+    const divider = ann.locator('#messages .gap');
+    await divider.waitFor({ state: 'visible' });
+    expect(await divider.textContent()).toBe(GAP_TEXT);
+    await mkdir('test-results', { recursive: true });
+    await ann.screenshot({ path: 'test-results/gap.png' });
+    await ann.setViewportSize({ width: 390, height: 740 });
+    await divider.waitFor({ state: 'visible' });
+    await ann.screenshot({ path: 'test-results/gap-phone.png' });
+    expect(await ann.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await ann.context().close();
+    await bob.context().close();
+  } finally {
+    await restartable.stop();
+  }
+  expect(pageErrors).toEqual([]);
+  expect(cspViolations).toEqual([]);
+});
+
+test('scrolling to the top loads older pages and keeps the reader in place', { timeout: 90_000 }, async () => {
+  const scrollServer = await startServer({ env: { RATE_LIMIT_PER_SEC: '0' } });
+  try {
+    // 180 messages: the page shows the latest 100 (HISTORY_LIMIT), then pages of 50 go
+    // back to 31 and then, a short page, to 1.
+    const room = uniqueRoom('scroll');
+    const poster = await TestClient.join(scrollServer.wsUrl(`/ws/${room}?name=poster`));
+    for (const n of range(1, 180)) poster.send({ type: 'message', text: `message ${n}`, cid: `c${n}` });
+    await poster.next((frame) => frame.type === 'message' && frame.cid === 'c180');
+    await poster.close();
+
+    const page = await openChat(room, 'reader', scrollServer.baseUrl);
+    const pageRequests: string[] = [];
+    page.on('request', (request) => {
+      const before = new URL(request.url()).searchParams.get('before');
+      if (before !== null) pageRequests.push(before);
+    });
+    await waitForStatus(page, 'connected');
+    await waitForText(page, '#messages', 'message 180');
+    expect(await shownSeqs(page)).toEqual(range(81, 180));
+    await page.getByRole('button', { name: 'Load older messages' }).waitFor({ state: 'attached' });
+
+    // At the top the page before loads by itself, with one request however many scroll
+    // events come; what the reader was looking at stays where it was.
+    const first = await topVisibleMessage(page, true);
+    expect(first.seq).toBe(81);
+    await page.waitForSelector('#messages .message[data-seq="31"]', { state: 'attached' });
+    expect(await shownSeqs(page)).toEqual(range(31, 180));
+    let position = await messagePosition(page, 81);
+    expect(position.visible).toBe(true);
+    expect(Math.abs(position.top - first.top)).toBeLessThanOrEqual(3);
+    expect(pageRequests).toEqual(['81']);
+
+    // A failed page leaves everything as it was and says so; scrolling does not retry
+    // by itself, the button does.
+    const olderPages = (url: URL) => url.searchParams.has('before');
+    await page.route(olderPages, (route) => route.abort());
+    await topVisibleMessage(page, true);
+    await waitForText(page, '#notice', 'Could not load older messages');
+    await page.unroute(olderPages);
+    expect(await shownSeqs(page)).toEqual(range(31, 180));
+    const button = page.getByRole('button', { name: 'Load older messages' });
+    await button.waitFor({ state: 'visible' });
+    await mkdir('test-results', { recursive: true });
+    await page.screenshot({ path: 'test-results/scroll-back-retry.png' });
+
+    const second = await topVisibleMessage(page);
+    expect(second.seq).toBe(31);
+    await button.click();
+    await page.waitForSelector('#messages .message[data-seq="1"]', { state: 'attached' });
+    expect(await shownSeqs(page)).toEqual(range(1, 180));
+    position = await messagePosition(page, 31);
+    expect(position.visible).toBe(true);
+    expect(Math.abs(position.top - second.top)).toBeLessThanOrEqual(3);
+    expect(pageRequests).toEqual(['81', '31', '31']);
+    expect(await page.textContent('#notice')).toBe('');
+
+    // Nothing older: the button is gone and the top says where the conversation begins.
+    await page.evaluate(() => (document.getElementById('messages')!.scrollTop = 0));
+    await page.getByText('Beginning of the conversation').waitFor({ state: 'visible' });
+    expect(await button.count()).toBe(0);
+    expect(pageRequests).toEqual(['81', '31', '31']);
+    await page.screenshot({ path: 'test-results/scroll-back.png' });
+
+    // Live messages still arrive at the bottom.
+    await sendMessage(page, 'and now');
+    await waitForText(page, '#messages', 'and now');
+    expect((await shownSeqs(page)).at(-1)).toBe(181);
+    await page.context().close();
+  } finally {
+    await scrollServer.stop();
+  }
+  expect(pageErrors).toEqual([]);
+  expect(cspViolations).toEqual([]);
 });
