@@ -240,6 +240,19 @@ test('two people chat in a room through the browser page', { timeout: 60_000 }, 
   expect(cspViolations).toEqual([]);
 });
 
+/** Ann and Bob in `room`, connected, once Ann has said `first` and Bob `second`. */
+async function pairChatting(room: string, baseUrl: string, first: string, second: string) {
+  const ann = await openChat(room, 'ann', baseUrl);
+  const bob = await openChat(room, 'bob', baseUrl);
+  await waitForStatus(ann, 'connected');
+  await waitForStatus(bob, 'connected');
+  await sendMessage(ann, first);
+  await waitForText(bob, '#messages', first);
+  await sendMessage(bob, second);
+  await waitForText(ann, '#messages', second);
+  return { ann, bob };
+}
+
 test('after a restart with durable history both pages keep the whole conversation', { timeout: 90_000 }, async () => {
   // The same port, so the pages reconnect to the same URL; the same DATA_DIR, so the
   // restarted server has the history and the epoch and can fill the gap.
@@ -248,14 +261,7 @@ test('after a restart with durable history both pages keep the whole conversatio
   let restartable = await startServer({ port, env });
   try {
     const room = uniqueRoom('restart');
-    const ann = await openChat(room, 'ann', restartable.baseUrl);
-    const bob = await openChat(room, 'bob', restartable.baseUrl);
-    await waitForStatus(ann, 'connected');
-    await waitForStatus(bob, 'connected');
-    await sendMessage(ann, 'before the restart');
-    await waitForText(bob, '#messages', 'before the restart');
-    await sendMessage(bob, 'me too');
-    await waitForText(ann, '#messages', 'me too');
+    const { ann, bob } = await pairChatting(room, restartable.baseUrl, 'before the restart', 'me too');
 
     await restartable.stop();
     await waitForReconnecting(ann);
@@ -300,14 +306,7 @@ test('after a restart that lost history the page keeps what it showed above a di
   let restartable = await startServer({ port, env });
   try {
     const room = uniqueRoom('gap');
-    const ann = await openChat(room, 'ann', restartable.baseUrl);
-    const bob = await openChat(room, 'bob', restartable.baseUrl);
-    await waitForStatus(ann, 'connected');
-    await waitForStatus(bob, 'connected');
-    await sendMessage(ann, 'old one');
-    await waitForText(bob, '#messages', 'old one');
-    await sendMessage(bob, 'old two');
-    await waitForText(ann, '#messages', 'old two');
+    const { ann, bob } = await pairChatting(room, restartable.baseUrl, 'old one', 'old two');
 
     // Ann closes, so she resumes only when told to: by then the new epoch has a message
     // whose seq (1) is also the seq of "old one" in the old epoch. Bob reconnects by himself.

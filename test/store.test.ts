@@ -113,6 +113,19 @@ describe('SQLite storage', () => {
     expect(after.append({ from: ann, text: 't4', ts: 4 }).id).toBe(`m_${before.epoch}_4`);
   });
 
+  it('deletes rows past retention from disk, and keeps the seq of a room that stores nothing', () => {
+    const path = databasePath();
+    const storage = new SqlStorage(openSqlite(path), 10);
+    fill(storage.open('lobby'), 300);
+    const rows = new DatabaseSync(path).prepare(`SELECT count(*) AS n FROM room_messages`).get()!.n as number;
+    expect(rows).toBeGreaterThanOrEqual(10);
+    expect(rows).toBeLessThan(10 + 64);
+    const silent = new SqlStorage(openSqlite(databasePath()), 0);
+    const store = silent.open('lobby');
+    fill(store, 4);
+    expect(silent.find('lobby')).toMatchObject({ epoch: store.epoch, seq: 4 });
+  });
+
   it('finds only rooms that were joined, and writes nothing to find out', () => {
     const path = databasePath();
     const storage = new SqlStorage(openSqlite(path), 100);

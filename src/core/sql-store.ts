@@ -23,6 +23,12 @@ export interface SqlDriver {
 /** The layout this code writes; a database from a newer version is refused, not guessed at. */
 export const SCHEMA_VERSION = 1;
 
+/**
+ * A room's latest seq is the larger of `rooms.seq` and its newest row in `room_messages`:
+ * appending a message writes only its row, and `rooms.seq` is written where no row can
+ * carry the seq (a room that keeps no messages). Whatever removes rows must first bring
+ * `rooms.seq` up to date, unless it only removes rows older than the newest.
+ */
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   CREATE TABLE IF NOT EXISTS rooms (name TEXT PRIMARY KEY, epoch TEXT NOT NULL, seq INTEGER NOT NULL) WITHOUT ROWID;
@@ -61,12 +67,20 @@ export class SqlStorage implements Storage {
   find(room: string): RoomStore | undefined {
     if (!this.ready && !this.hasTable('rooms')) return undefined;
     this.prepare();
-    const [row] = this.sql.query<{ epoch: string; seq: number }>(`SELECT epoch, seq FROM rooms WHERE name = ?`, room);
+    const [row] = this.sql.query<{ epoch: string; seq: number }>(
+      `SELECT epoch, max(seq, coalesce((SELECT max(seq) FROM room_messages WHERE room = name), 0)) AS seq
+       FROM rooms WHERE name = ?`,
+      room,
+    );
     return row && new SqlRoomStore(this.sql, room, row.epoch, row.seq, this.retention);
   }
 
   release(store: RoomStore): void {
-    if (store.seq === 0) this.sql.query(`DELETE FROM rooms WHERE name = ? AND seq = 0`, store.room);
+    if (store.seq > 0) return;
+    this.sql.query(
+      `DELETE FROM rooms WHERE name = ?1 AND seq = 0 AND NOT EXISTS (SELECT 1 FROM room_messages WHERE room = ?1)`,
+      store.room,
+    );
   }
 
   /** Commits what the driver may still hold back; see SqliteOptions.commitPerTurn. */
@@ -116,6 +130,12 @@ export class SqlStorage implements Storage {
   }
 }
 
+/**
+ * Rows older than the retained ones are deleted in batches, every this many messages: the
+ * few extra rows are never read, and most appends are one INSERT.
+ */
+const PRUNE_EVERY = 64;
+
 /** One room's rows. This process is the room's only writer, so seq is kept in memory too. */
 class SqlRoomStore extends LocalStore {
   constructor(
@@ -133,11 +153,12 @@ class SqlRoomStore extends LocalStore {
     const { seq } = message;
     // One transaction: the room's seq never runs ahead of or behind its history.
     this.sql.transaction(() => {
-      this.sql.query(`UPDATE rooms SET seq = ? WHERE name = ?`, seq, this.room);
-      if (this.retention > 0) {
-        this.sql.query(`INSERT INTO room_messages (room, seq, body) VALUES (?, ?, ?)`, this.room, seq, JSON.stringify(message));
+      if (this.retention === 0) {
+        this.sql.query(`UPDATE rooms SET seq = ? WHERE name = ?`, seq, this.room);
+        return;
       }
-      if (seq > this.retention) {
+      this.sql.query(`INSERT INTO room_messages (room, seq, body) VALUES (?, ?, ?)`, this.room, seq, JSON.stringify(message));
+      if (seq % PRUNE_EVERY === 0 && seq > this.retention) {
         this.sql.query(`DELETE FROM room_messages WHERE room = ? AND seq <= ?`, this.room, seq - this.retention);
       }
     });
@@ -146,10 +167,12 @@ class SqlRoomStore extends LocalStore {
   }
 
   history({ since, before, limit }: HistoryQuery): ChatMessage[] {
+    // Rows at or below `oldest` may still be there (PRUNE_EVERY) but are not retained.
+    const oldest = this.seq - this.retention;
     const rows =
       since !== undefined
-        ? this.select(`seq > ? ORDER BY seq LIMIT ?`, since, limit)
-        : this.select(`seq < ? ORDER BY seq DESC LIMIT ?`, before ?? Number.MAX_SAFE_INTEGER, limit).reverse();
+        ? this.select(`seq > ? ORDER BY seq LIMIT ?`, Math.max(since, oldest), limit)
+        : this.select(`seq > ? AND seq < ? ORDER BY seq DESC LIMIT ?`, oldest, before ?? this.seq + 1, limit).reverse();
     return rows.map((row) => JSON.parse(row.body) as ChatMessage);
   }
 
