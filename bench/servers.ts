@@ -1,14 +1,11 @@
-// The servers a benchmark run compares, and starting each one as its own process on a free
-// 127.0.0.1 port, in its own process group so that any launcher goes down with it. The
-// process measured is the one that holds the listening socket.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// The servers a benchmark run compares, each started by the tests' launcher as its own
+// process group on a free 127.0.0.1 port. The process measured is the one that holds the
+// listening socket.
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Proto } from './client.ts';
 import { listenerPid } from './proc.ts';
-import { freePort, npmScript } from '../test/support/server.ts';
+import { launch, npmScript } from '../test/support/server.ts';
 
 export const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -128,80 +125,20 @@ export async function startServer(
   def: ServerDef,
   options: { env?: Record<string, string>; nodeArgs?: string[]; readyTimeoutMs?: number } = {},
 ): Promise<Running> {
-  const port = await freePort();
-  const dataDir = mkdtempSync(join(tmpdir(), `edgechat-bench-${def.id}-`));
-  const [file, ...args] = def.command(options.nodeArgs);
-  const child: ChildProcess = spawn(file!, args, {
-    cwd: root,
-    env: {
-      ...process.env,
-      ...BENCH_ENV,
-      ...def.env,
-      // A database of its own for every run, removed with the process.
-      DATA_DIR: dataDir,
-      ...options.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      NO_COLOR: '1',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
+  const server = await launch(() => def.command(options.nodeArgs), {
+    name: def.id,
+    env: { ...BENCH_ENV, ...def.env, ...options.env },
+    // Only the tail is kept: edgechat logs a line per connection.
+    outputLimit: 64_000,
+    ...(options.readyTimeoutMs !== undefined && { readyTimeoutMs: options.readyTimeoutMs }),
   });
-  // Only the tail is kept: edgechat logs a line per connection.
-  let output = '';
-  const collect = (chunk: Buffer) => {
-    output += chunk.toString();
-    if (output.length > 64_000) output = output.slice(-32_000);
-  };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
-  let exited = false;
-  const exit = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      exited = true;
-      rmSync(dataDir, { recursive: true, force: true });
-      resolve();
-    }),
-  );
-  child.once('error', (error) => {
-    output += `\nspawn failed: ${error.message}`;
-  });
-
-  const killGroup = (signal: NodeJS.Signals) => {
-    try {
-      process.kill(-child.pid!, signal);
-    } catch {
-      // already gone
-    }
-  };
   const stop = async (graceMs = 0) => {
-    if (exited) return;
-    killGroup(graceMs > 0 ? 'SIGTERM' : 'SIGKILL');
-    const timer = setTimeout(() => killGroup('SIGKILL'), graceMs);
-    await exit;
-    clearTimeout(timer);
-    killGroup('SIGKILL'); // anything the wrapper left behind
+    await (graceMs > 0 ? server.stop('SIGTERM', graceMs) : server.stop('SIGKILL'));
   };
-
-  const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
-  while (true) {
-    if (exited || child.pid === undefined) throw new Error(`${def.id} exited before it was ready:\n${output.slice(-4000)}`);
-    try {
-      const response = await fetch(`http://127.0.0.1:${port}/healthz`);
-      if (response.ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await stop(0);
-      throw new Error(`${def.id} was not ready within ${options.readyTimeoutMs ?? 60_000} ms:\n${output.slice(-4000)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  const pid = listenerPid(child.pid, port);
+  const pid = listenerPid(server.pid, server.port);
   if (pid === undefined) {
-    await stop(0);
-    throw new Error(`${def.id}: no process in its tree listens on ${port}`);
+    await stop();
+    throw new Error(`${def.id}: no process in its tree listens on ${server.port}`);
   }
-  return { def, port, pid, output: () => output, stop };
+  return { def, port: server.port, pid, output: server.output, stop };
 }

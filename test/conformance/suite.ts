@@ -266,6 +266,7 @@ export function describeConformance(
         const bob = await join(room);
         await post(bob, 'kept');
         await bob.close();
+        await expectEventually(async () => (await getJson(`/api/rooms/${room}`)).body.count === 0);
         const info = await getJson(`/api/rooms/${room}`);
         expect(info).toMatchObject({ status: 200, body: { room, count: 0, members: [], seq: 1 } });
         const messages = await getJson(`/api/rooms/${room}/messages`);

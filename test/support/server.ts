@@ -1,6 +1,7 @@
-// Starts a real edgechat server process on a free 127.0.0.1 port and stops it again.
-// Each runtime is one command line; the tests only ever see the base URL.
-import { spawn, type ChildProcess } from 'node:child_process';
+// Starts a real server process on a free 127.0.0.1 port and stops it again: edgechat on
+// each runtime for the tests (one command line per runtime; the tests only ever see the
+// base URL), and through the same launcher every server the benchmark compares.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,30 +17,15 @@ export interface StartOptions {
   port?: number;
 }
 
-export interface RunningServer {
+export interface RunningServer extends Launched {
   runtime: RuntimeName;
-  baseUrl: string;
-  /** Where the server keeps its data (a fresh directory unless the test gave DATA_DIR). */
-  dataDir: string;
   /** ws://… URL for a path such as `/ws/lobby?name=ann`. */
   wsUrl(path: string): string;
-  /** Everything the process printed so far. */
-  output(): string;
-  /** Resolves once the printed output satisfies `test`. */
-  waitForOutput(test: (output: string) => boolean, waitMs?: number): Promise<void>;
-  /** Resolves with the exit code once the process has ended. */
-  exited: Promise<number | null>;
-  /** Sends `signal` and waits for the process to end. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-/**
- * The command line that starts each runtime; PORT, HOST and the test's variables are in
- * `env`, and `scratch` is an empty directory removed when the process has ended (also the
- * DATA_DIR unless the test names one).
- */
+/** The command line that starts each runtime, given PORT, HOST, DATA_DIR and the test's variables. */
 const commands: Record<RuntimeName, (env: Record<string, string>) => string[]> = {
   node: () => [process.execPath, 'dist/runtime/node/server.js'],
   deno: () => npmScript('start:deno'),
@@ -75,39 +61,112 @@ export async function freePort(): Promise<number> {
 
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const runtime = options.runtime ?? 'node';
+  const server = await launch((env) => commands[runtime](env), { ...options, name: runtime });
+  return { runtime, ...server, wsUrl: (path) => `ws://127.0.0.1:${server.port}${path}` };
+}
+
+export interface LaunchOptions {
+  /** Names the process in error messages and its scratch directory. */
+  name: string;
+  env?: Record<string, string> | undefined;
+  port?: number | undefined;
+  /** Keeps only the newest output beyond this many characters (servers that log a lot). */
+  outputLimit?: number;
+  readyTimeoutMs?: number;
+}
+
+export interface Launched {
+  port: number;
+  baseUrl: string;
+  dataDir: string;
+  /** The process started, the leader of its own process group. */
+  pid: number;
+  output(): string;
+  waitForOutput(test: (output: string) => boolean, waitMs?: number): Promise<void>;
+  exited: Promise<number | null>;
+  /**
+   * Signals the whole process group and waits for the process to end; with `killAfterMs`,
+   * SIGKILL follows when it has not ended by then.
+   */
+  stop(signal?: NodeJS.Signals, killAfterMs?: number): Promise<number | null>;
+}
+
+/**
+ * The one launcher of servers, for tests and benchmarks alike: the command line made from
+ * the environment (PORT, HOST 127.0.0.1, a fresh DATA_DIR unless one is given, and the
+ * caller's variables), its own process group, output collected, and ready once /healthz
+ * answers.
+ */
+export async function launch(
+  command: (env: Record<string, string>) => string[],
+  options: LaunchOptions,
+): Promise<Launched> {
   const port = options.port ?? (await freePort());
-  const scratch = mkdtempSync(join(tmpdir(), `edgechat-${runtime}-`));
+  const scratch = mkdtempSync(join(tmpdir(), `edgechat-${options.name}-`));
   const env = { DATA_DIR: scratch, ...options.env, PORT: String(port), HOST: '127.0.0.1' };
-  const [command, ...args] = commands[runtime](env);
-  const child = spawn(command!, args, {
+  const [file, ...args] = command(env);
+  const child = spawn(file!, args, {
     cwd: root,
     // Its own process group, signalled whole: a launcher (wrangler, a wrapper script) and
     // the server it starts stop together, as they would at a terminal.
     detached: true,
-    env: { ...process.env, ...env },
+    env: { ...process.env, NO_COLOR: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
   const listeners = new Set<() => void>();
+  const limit = options.outputLimit ?? Infinity;
   const collect = (chunk: Buffer) => {
     output += chunk;
+    if (output.length > limit) output = output.slice(-limit / 2);
     for (const listener of listeners) listener();
   };
   child.stdout!.on('data', collect);
   child.stderr!.on('data', collect);
+  child.once('error', (error) => (output += `\nspawn failed: ${error.message}`));
+  let running = true;
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => {
+      running = false;
       rmSync(scratch, { recursive: true, force: true });
       resolve(code);
     }),
   );
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      // already gone
+    }
+  };
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM', killAfterMs?: number) => {
+    if (running) signalGroup(signal);
+    const timer = killAfterMs === undefined ? undefined : setTimeout(() => signalGroup('SIGKILL'), killAfterMs);
+    const code = await exited;
+    clearTimeout(timer);
+    signalGroup('SIGKILL'); // anything a wrapper left behind
+    return code;
+  };
   const baseUrl = `http://127.0.0.1:${port}`;
-  await waitUntilHealthy(baseUrl, child, exited, () => output);
+  const readyMs = options.readyTimeoutMs ?? 60_000;
+  for (const deadline = Date.now() + readyMs; ; ) {
+    if (!running || child.pid === undefined) throw new Error(`${options.name} exited before it was ready:\n${output}`);
+    if (Date.now() > deadline) {
+      await stop('SIGKILL');
+      throw new Error(`${options.name} was not ready within ${readyMs} ms:\n${output}`);
+    }
+    try {
+      if ((await fetch(`${baseUrl}/healthz`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   return {
-    runtime,
+    port,
     baseUrl,
     dataDir: env.DATA_DIR,
-    wsUrl: (path) => `ws://127.0.0.1:${port}${path}`,
+    pid: child.pid,
     output: () => output,
     waitForOutput: (test, waitMs = 10_000) =>
       new Promise((resolve, reject) => {
@@ -125,32 +184,6 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
         check();
       }),
     exited,
-    stop: async (signal = 'SIGTERM') => {
-      if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, signal);
-      return exited;
-    },
+    stop,
   };
-}
-
-async function waitUntilHealthy(
-  baseUrl: string,
-  child: ChildProcess,
-  exited: Promise<number | null>,
-  output: () => string,
-): Promise<void> {
-  let gone = false;
-  void exited.then(() => (gone = true));
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (gone) throw new Error(`server exited before it was ready:\n${output()}`);
-    try {
-      const response = await fetch(`${baseUrl}/healthz`);
-      if (response.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  process.kill(-child.pid!, 'SIGKILL');
-  throw new Error(`server did not become ready within 60 s:\n${output()}`);
 }
