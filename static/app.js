@@ -1,5 +1,7 @@
 // edgechat browser client for protocol v1.1. Plain ES module, no build step.
-// User-supplied strings (names, message text) are only ever inserted with textContent.
+// User-supplied strings (names, message text) are only ever inserted with textContent,
+// each in an element of its own that isolates its direction (<bdi>, or unicode-bidi:
+// isolate in style.css), so that no right-to-left name can reorder the text around it.
 
 const NAME_KEY = 'edgechat:name';
 const ROOM_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
@@ -368,7 +370,7 @@ function messageItem(message, epoch) {
 
   const meta = document.createElement('div');
   meta.className = 'meta';
-  const name = document.createElement('span');
+  const name = document.createElement('bdi');
   name.className = 'author';
   name.textContent = message.from.name;
   const time = document.createElement('time');
@@ -378,6 +380,7 @@ function messageItem(message, epoch) {
 
   const text = document.createElement('p');
   text.className = 'text';
+  text.dir = 'auto'; // a right-to-left message reads right to left
   text.textContent = message.text;
 
   item.append(meta, text);
@@ -512,7 +515,7 @@ function sendMessage(text) {
 function renderMembers(count) {
   const items = [...state.members].map(([id, name]) => {
     const item = document.createElement('li');
-    item.textContent = name;
+    item.append(isolated(name));
     if (id === state.me?.id) {
       item.classList.add('me');
       item.append(' (you)');
@@ -524,8 +527,15 @@ function renderMembers(count) {
   ui.memberCount.textContent = String(count);
 }
 
+/** A user-supplied string as text in a <bdi>: shown as it is, reordering nothing outside. */
+function isolated(text) {
+  const bdi = document.createElement('bdi');
+  bdi.textContent = text;
+  return bdi;
+}
+
 function renderYou() {
-  ui.you.textContent = state.me ? `You are ${state.me.name}` : '';
+  ui.you.replaceChildren(...(state.me ? ['You are ', isolated(state.me.name)] : []));
   // A guest keeps the name field empty so a reconnect asks for a fresh guest name.
   if (!savedName() && state.me) ui.name.placeholder = state.me.name;
 }
@@ -545,12 +555,12 @@ function clearTypers() {
 }
 
 function renderTyping() {
-  const names = [...state.typers.values()].map((t) => t.name);
-  let text = '';
-  if (names.length === 1) text = `${names[0]} is typing…`;
-  else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
-  else if (names.length > 2) text = `${names[0]}, ${names[1]} and ${names.length - 2} more are typing…`;
-  ui.typing.textContent = text;
+  const names = [...state.typers.values()].map((t) => isolated(t.name));
+  let parts = [];
+  if (names.length === 1) parts = [names[0], ' is typing…'];
+  else if (names.length === 2) parts = [names[0], ' and ', names[1], ' are typing…'];
+  else if (names.length > 2) parts = [names[0], ', ', names[1], ` and ${names.length - 2} more are typing…`];
+  ui.typing.replaceChildren(...parts);
 }
 
 function noteOwnTyping() {

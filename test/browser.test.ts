@@ -240,6 +240,30 @@ test('two people chat in a room through the browser page', { timeout: 60_000 }, 
   expect(cspViolations).toEqual([]);
 });
 
+test('names and texts from others cannot reorder what surrounds them', { timeout: 60_000 }, async () => {
+  const room = uniqueRoom('bidi');
+  const ann = await openChat(room, 'ann');
+  await waitForStatus(ann, 'connected');
+  const rtl = 'עמית';
+  const other = await TestClient.join(server!.wsUrl(`/ws/${room}?name=${encodeURIComponent(rtl)}`));
+  other.send({ type: 'typing', active: true });
+  await waitForText(ann, '#typing', 'is typing');
+  // The name is its own bidi island: the sentence around it keeps its order.
+  expect(await ann.$eval('#typing', (el) => [...el.childNodes].map((n) => [n.nodeName, n.textContent]))).toEqual([
+    ['BDI', rtl],
+    ['#text', ' is typing…'],
+  ]);
+  expect(await ann.$eval('#members', (el) => [...el.querySelectorAll('bdi')].map((b) => b.textContent))).toContain(rtl);
+  other.send({ type: 'message', text: '\u202Eevil', cid: 'x' });
+  await other.next('message');
+  await waitForText(ann, '#messages', 'evil');
+  const last = ann.locator('#messages .message').last();
+  expect(await last.locator('.author').evaluate((el) => el.tagName)).toBe('BDI');
+  expect(await last.locator('.text').evaluate((el) => getComputedStyle(el).unicodeBidi)).toBe('isolate');
+  await other.close();
+  await ann.context().close();
+});
+
 /** Ann and Bob in `room`, connected, once Ann has said `first` and Bob `second`. */
 async function pairChatting(room: string, baseUrl: string, first: string, second: string) {
   const ann = await openChat(room, 'ann', baseUrl);

@@ -23,6 +23,7 @@ describe('readConfig', () => {
       ratePerSecond: 5,
       roomIdleTtlMs: 300_000,
       pingIntervalMs: 30_000,
+      trustProxy: false,
     });
   });
 
@@ -60,6 +61,7 @@ describe('readConfig', () => {
       [{ HISTORY_LIMIT: '20000' }, 'HISTORY_RETENTION'],
       [{ STORAGE: 'disk' }, 'STORAGE'],
       [{ STORAGE: 'redis' }, 'STORAGE'],
+      [{ TRUST_PROXY: 'yes' }, 'TRUST_PROXY'],
     ];
     for (const [env, variable] of cases) {
       expect(() => readConfig(env)).toThrow(new RegExp(`^invalid ${variable}=`));

@@ -21,6 +21,13 @@ describeConformance('workers', 'durable', {
   // workerd does not expose a socket's queued output (no WebSocket.bufferedAmount,
   // workerd#988), so a slow consumer cannot be told from a fast one.
   slowConsumerClose: false,
+  // wrangler dev's proxy does the client's handshake itself and opens a well-formed one to
+  // workerd: a missing key or another version is answered in plain text (400, 426) and a
+  // malformed key is accepted, so the Worker never sees a malformed upgrade.
+  seesMalformedUpgrades: false,
+  // wrangler dev takes the request URL's scheme from X-Forwarded-Proto; on Cloudflare the
+  // edge sets that header itself.
+  seesClientForwardedProto: false,
 });
 
 test('the Worker bundles for deploy (wrangler deploy --dry-run)', async () => {

@@ -78,7 +78,7 @@ export function createApp({ config, rooms, metrics, assets }: AppOptions): Hono 
       const field = String(query.error.issues[0]?.path[0]);
       return httpError(c, 400, field === 'since' ? 'bad_since' : 'bad_name', describeIssues(query.error));
     }
-    if (!originAllowed(c, config.allowedOrigins)) {
+    if (!originAllowed(c, config)) {
       return httpError(c, 403, 'bad_origin', 'this origin may not open chat connections');
     }
     if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
@@ -86,6 +86,8 @@ export function createApp({ config, rooms, metrics, assets }: AppOptions): Hono 
         upgrade: 'websocket',
       });
     }
+    const malformed = upgradeProblem(c);
+    if (malformed) return malformed;
     return rooms.connect(c, room.data, query.data);
   });
 
@@ -113,6 +115,29 @@ export function createApp({ config, rooms, metrics, assets }: AppOptions): Hono 
   return app;
 }
 
+/** A nonce of 16 random bytes in base64 (RFC 6455 §4.1). */
+const WEBSOCKET_KEY = /^[A-Za-z0-9+/]{22}==$/;
+
+/**
+ * Refuses a WebSocket upgrade that RFC 6455 §4.2.1 does not allow, before the runtime's
+ * own upgrade code sees it (which would answer 500, or accept it).
+ */
+function upgradeProblem(c: Context): Response | undefined {
+  const connection = c.req.header('connection')?.toLowerCase().split(',').map((token) => token.trim()) ?? [];
+  if (!connection.includes('upgrade')) {
+    return httpError(c, 400, 'bad_upgrade', 'an upgrade needs "Connection: Upgrade"');
+  }
+  if (!WEBSOCKET_KEY.test(c.req.header('sec-websocket-key') ?? '')) {
+    return httpError(c, 400, 'bad_upgrade', 'Sec-WebSocket-Key must be 16 bytes in base64');
+  }
+  if (c.req.header('sec-websocket-version') !== '13') {
+    return httpError(c, 426, 'bad_upgrade', 'only WebSocket version 13 is spoken here', {
+      'sec-websocket-version': '13',
+    });
+  }
+  return undefined;
+}
+
 /** The body as JSON, or 404 no_room when the room does not exist. */
 function found(c: Context, room: string, body: object | undefined): Response {
   return body ? c.json(body) : httpError(c, 404, 'no_room', `room ${room} has no members and no messages`);
@@ -130,14 +155,16 @@ function httpError(
 
 /**
  * Browsers always send Origin on WebSocket requests; other clients usually do not and
- * are let in. The request's own origin counts, including as seen through a TLS proxy
- * that says so in X-Forwarded-Proto.
+ * are let in. The request's own origin counts, and behind a TLS proxy that says so in
+ * X-Forwarded-Proto, the origin it names, but only with TRUST_PROXY: any client can send
+ * that header.
  */
-function originAllowed(c: Context, allowed: readonly string[]): boolean {
+function originAllowed(c: Context, { allowedOrigins, trustProxy }: Config): boolean {
   const origin = c.req.header('origin');
   if (origin === undefined) return true;
   const url = new URL(c.req.url);
-  if (origin === url.origin || allowed.includes(origin)) return true;
+  if (origin === url.origin || allowedOrigins.includes(origin)) return true;
+  if (!trustProxy) return false;
   const forwardedProto = c.req.header('x-forwarded-proto')?.split(',')[0]?.trim();
   return forwardedProto !== undefined && origin === `${forwardedProto}://${url.host}`;
 }

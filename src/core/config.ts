@@ -59,6 +59,10 @@ const ConfigSchema = z.object({
   RATE_LIMIT_PER_SEC: integer(5, 0),
   ROOM_IDLE_TTL_MS: integer(5 * 60_000, 0),
   PING_INTERVAL_MS: integer(30_000, 100),
+  TRUST_PROXY: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .optional()
+    .transform((trust) => trust === 'true'),
 });
 
 /** Every variable edgechat reads, for runtimes that must be told which ones it may see. */
@@ -84,6 +88,8 @@ export interface Config {
   ratePerSecond: number;
   roomIdleTtlMs: number;
   pingIntervalMs: number;
+  /** Believe X-Forwarded-* headers: only behind a proxy that sets them itself. */
+  trustProxy: boolean;
 }
 
 export class ConfigError extends Error {
@@ -120,6 +126,7 @@ export function readConfig(env: Readonly<Record<string, unknown>>): Config {
     ratePerSecond: c.RATE_LIMIT_PER_SEC,
     roomIdleTtlMs: c.ROOM_IDLE_TTL_MS,
     pingIntervalMs: c.PING_INTERVAL_MS,
+    trustProxy: c.TRUST_PROXY,
   };
 }
 

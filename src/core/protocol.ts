@@ -18,14 +18,31 @@ export const RoomName = z
 
 // \p{Cc} covers C0/C1 controls, including newline and tab.
 const CONTROL_CHARACTER = /\p{Cc}/u;
+// Overrides (U+202A-U+202E) and isolates (U+2066-U+2069) reorder the text around them: a
+// name "\u202Enimda" shows as "admin", and could turn "is typing…" around.
+const BIDI_CONTROL = /[\u202A-\u202E\u2066-\u2069]/u;
+// What shows nothing on screen: white space, format characters (zero-width spaces and
+// joiners, bidi marks, tags), default-ignorables (variation selectors, Hangul fillers) and
+// the blank Braille pattern that is often used as a blank.
+const INVISIBLE = /[\s\p{Cf}\p{Default_Ignorable_Code_Point}\u2800]/gu;
 
-/** A display name: trimmed, 1-32 characters (code points), no control characters. */
+/** Whether `text` has nothing a reader could see. */
+export function isInvisible(text: string): boolean {
+  return text.replace(INVISIBLE, '') === '';
+}
+
+/**
+ * A display name: trimmed, 1-32 characters (code points), no control characters, no
+ * bidirectional overrides or isolates, and something visible.
+ */
 export const DisplayName = z
   .string()
   .trim()
   .refine((name) => [...name].length >= 1, 'must not be empty')
   .refine((name) => [...name].length <= 32, 'must be at most 32 characters')
-  .refine((name) => !CONTROL_CHARACTER.test(name), 'must not contain control characters');
+  .refine((name) => !CONTROL_CHARACTER.test(name), 'must not contain control characters')
+  .refine((name) => !BIDI_CONTROL.test(name), 'must not contain bidirectional overrides or isolates')
+  .refine((name) => !isInvisible(name), 'must contain a visible character');
 
 /** A sequence number as it appears in a query string. */
 export const SequenceParam = z
@@ -138,6 +155,7 @@ export const HttpErrorCode = z.enum([
   'bad_limit',
   'bad_query',
   'bad_origin',
+  'bad_upgrade',
   'no_room',
   'upgrade_required',
   'not_found',
@@ -166,6 +184,7 @@ export type RoomMessages = z.infer<typeof RoomMessages>;
 /** WebSocket close codes the server uses. */
 export const Close = {
   goingAway: 1001,
+  protocolError: 1002,
   policyViolation: 1008,
   tooBig: 1009,
   internalError: 1011,

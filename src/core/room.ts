@@ -13,6 +13,7 @@ import {
   Close,
   DisplayName,
   describeIssues,
+  isInvisible,
   type ErrorCode,
   type ErrorFrame,
   type Member,
@@ -304,7 +305,7 @@ export class Room {
 
   private post(connection: Connection, from: Member, text: string, cid: string | undefined) {
     const { maxText } = this.config;
-    if (text.trim() === '') return this.reject(connection, 'bad_text', 'text is empty', cid);
+    if (isInvisible(text)) return this.reject(connection, 'bad_text', 'text is empty or invisible', cid);
     // UTF-16 length bounds the code point count from above, so only long texts are counted.
     if (text.length > maxText && [...text].length > maxText) {
       return this.reject(connection, 'bad_text', `text is longer than ${maxText} characters`, cid);

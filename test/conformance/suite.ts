@@ -26,6 +26,10 @@ export interface Capabilities {
    * a frame arrives after its close frame, and the client then sees 1006.)
    */
   closeCodeWhileSending: boolean;
+  /** Malformed upgrades reach the service, which refuses them with bad_upgrade. */
+  seesMalformedUpgrades: boolean;
+  /** X-Forwarded-Proto reaches the service as the client sent it (TRUST_PROXY decides). */
+  seesClientForwardedProto: boolean;
 }
 
 /**
@@ -41,6 +45,8 @@ const ALL: Capabilities = {
   idleEviction: true,
   slowConsumerClose: true,
   closeCodeWhileSending: true,
+  seesMalformedUpgrades: true,
+  seesClientForwardedProto: true,
 };
 
 const HISTORY_LIMIT = 5;
@@ -64,6 +70,14 @@ const BULK_ENV = {
   MAX_FRAME_BYTES: '262144',
   ROOM_IDLE_TTL_MS: '200',
   HISTORY_RETENTION: String(BULK_RETENTION),
+};
+
+/** A well-formed upgrade request's headers (RFC 6455 §1.3's sample key). */
+const UPGRADE = {
+  Upgrade: 'websocket',
+  Connection: 'Upgrade',
+  'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+  'Sec-WebSocket-Version': '13',
 };
 
 let roomCounter = 0;
@@ -130,6 +144,49 @@ export function describeConformance(
     async function getJson(path: string, on: RunningServer = server) {
       const response = await fetch(`${on.baseUrl}${path}`);
       return { status: response.status, body: await response.json(), headers: response.headers };
+    }
+
+    /**
+     * One request written by hand on its own connection (ws always writes a well-formed
+     * upgrade), and the answer's status, headers and JSON body; a 101 is not read further.
+     */
+    async function rawRequest(path: string, headers: Record<string, string>) {
+      const { host, port } = new URL(server.baseUrl);
+      const socket = connect(Number(port), '127.0.0.1');
+      const lines = [`GET ${path} HTTP/1.1`, `Host: ${host}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+      socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+      let received = Buffer.alloc(0);
+      const answer = await new Promise<{ status: number; headers: Record<string, string>; body: any }>((resolve, reject) => {
+        const parse = (ended: boolean) => {
+          const text = received.toString('latin1');
+          const end = text.indexOf('\r\n\r\n');
+          if (end < 0) return ended && reject(new Error(`no complete answer: ${text}`));
+          const [statusLine, ...fields] = text.slice(0, end).split('\r\n');
+          const status = Number(statusLine!.split(' ')[1]);
+          const head = Object.fromEntries(fields.map((f) => [f.slice(0, f.indexOf(':')).toLowerCase(), f.slice(f.indexOf(':') + 1).trim()]));
+          const body = received.subarray(Buffer.byteLength(text.slice(0, end + 4), 'latin1'));
+          const length = Number(head['content-length'] ?? NaN);
+          if (status === 101) return resolve({ status, headers: head, body: undefined });
+          if (body.length >= length || (ended && Number.isNaN(length))) {
+            const text = body.subarray(0, length).toString();
+            try {
+              resolve({ status, headers: head, body: JSON.parse(text) });
+            } catch {
+              reject(new Error(`${status} with a body that is not JSON: ${text}`));
+            }
+          } else if (ended) {
+            reject(new Error(`answer cut short: ${text}`));
+          }
+        };
+        socket.on('data', (chunk) => {
+          received = Buffer.concat([received, chunk]);
+          parse(false);
+        });
+        socket.once('end', () => parse(true));
+        socket.once('error', reject);
+      });
+      socket.destroy();
+      return answer;
     }
 
     /** Rooms the main server holds in memory, from /metrics. */
@@ -331,6 +388,17 @@ export function describeConformance(
         }
       });
 
+      it('refuses names that reorder text or show nothing, in the query and in a rename', async () => {
+        for (const name of ['\u202Enimda', 'a\u2066b', '\u200B\u200B', '\u3164', '\u2060\uFEFF']) {
+          const refusal = await TestClient.refused(server.wsUrl(`/ws/${uniqueRoom()}?name=${encodeURIComponent(name)}`));
+          expect(refusal, JSON.stringify(name)).toMatchObject({ status: 400, body: { error: { code: 'bad_name' } } });
+        }
+        const ann = await join(uniqueRoom(), `name=${encodeURIComponent('عائشة')}`);
+        expect(ann.welcome.you.name).toBe('عائشة');
+        ann.send({ type: 'rename', name: '\u202Enimda' });
+        expect(await ann.next('error')).toMatchObject({ code: 'bad_name', message: expect.stringContaining('bidirectional') });
+      });
+
       it('refuses a bad since with 400 bad_since', async () => {
         for (const since of ['-1', '1.5', 'abc']) {
           const refusal = await TestClient.refused(server.wsUrl(`/ws/${uniqueRoom()}?since=${since}`));
@@ -350,26 +418,41 @@ export function describeConformance(
         }
       });
 
+      it.runIf(can.seesClientForwardedProto)('believes X-Forwarded-Proto for the Origin check only with TRUST_PROXY=true', async () => {
+        const { host } = new URL(server.baseUrl);
+        const headers = { Origin: `https://${host}`, 'X-Forwarded-Proto': 'https' };
+        const refusal = await TestClient.refused(server.wsUrl(`/ws/${uniqueRoom()}`), { headers });
+        expect(refusal).toMatchObject({ status: 403, body: { error: { code: 'bad_origin' } } });
+        const behindProxy = await start({ TRUST_PROXY: 'true' });
+        try {
+          const proxied = { ...headers, Origin: `https://${new URL(behindProxy.baseUrl).host}` };
+          const client = await TestClient.join(behindProxy.wsUrl(`/ws/${uniqueRoom()}`), { headers: proxied });
+          expect(client.welcome.type).toBe('welcome');
+          await client.close();
+        } finally {
+          await behindProxy.stop();
+        }
+      });
+
       it('accepts the Upgrade header in any letter case', async () => {
-        // Sent by hand: ws always writes "Upgrade: websocket" itself.
-        const socket = connect(Number(new URL(server.baseUrl).port), '127.0.0.1');
-        socket.write(
-          [
-            `GET /ws/${uniqueRoom()} HTTP/1.1`,
-            `Host: ${new URL(server.baseUrl).host}`,
-            'Upgrade: WebSocket',
-            'Connection: Upgrade',
-            'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
-            'Sec-WebSocket-Version: 13',
-            '',
-            '',
-          ].join('\r\n'),
-        );
-        const [statusLine] = await new Promise<string[]>((resolve) =>
-          socket.once('data', (chunk) => resolve(chunk.toString().split('\r\n'))),
-        );
-        socket.destroy();
-        expect(statusLine).toMatch(/^HTTP\/1\.1 101 /);
+        const answer = await rawRequest(`/ws/${uniqueRoom()}`, { ...UPGRADE, Upgrade: 'WebSocket' });
+        expect(answer.status).toBe(101);
+      });
+
+      it.runIf(can.seesMalformedUpgrades)('refuses malformed upgrades with bad_upgrade, never a 500', async () => {
+        const path = `/ws/${uniqueRoom()}`;
+        const { 'Sec-WebSocket-Key': _key, ...keyless } = UPGRADE;
+        for (const headers of [keyless, { ...UPGRADE, 'Sec-WebSocket-Key': 'short' }, { ...UPGRADE, Connection: 'keep-alive' }]) {
+          expect(await rawRequest(path, headers), JSON.stringify(headers)).toMatchObject({
+            status: 400,
+            body: { error: { code: 'bad_upgrade', message: expect.any(String) } },
+          });
+        }
+        const version8 = await rawRequest(path, { ...UPGRADE, 'Sec-WebSocket-Version': '8' });
+        expect(version8).toMatchObject({ status: 426, body: { error: { code: 'bad_upgrade' } } });
+        expect(version8.headers['sec-websocket-version']).toBe('13');
+        expect(await rawRequest('/ws/a%00b', UPGRADE)).toMatchObject({ status: 400, body: { error: { code: 'bad_room' } } });
+        await expectServing();
       });
 
       it('answers a plain GET on /ws/:room with 426 upgrade_required', async () => {
@@ -561,6 +644,17 @@ export function describeConformance(
         expect((await bob.next('message')).seq).toBe(1);
       });
 
+      it('bad_text for a text of only invisible characters, which is not broadcast', async () => {
+        const room = uniqueRoom();
+        const ann = await join(room);
+        const bob = await join(room);
+        ann.send({ type: 'message', text: '\u200B\u200D\u2060 \uFEFF', cid: 'ghost' });
+        expect(await ann.next('error')).toMatchObject({ code: 'bad_text', cid: 'ghost' });
+        const rtl = await post(ann, 'مرحبا \u202Eworld');
+        expect((await bob.next('message')).seq).toBe(rtl.seq);
+        expect(bob.seen('message')).toHaveLength(1);
+      });
+
       it('rate_limited over the budget with retryAfterMs; the message is not delivered', async () => {
         const room = uniqueRoom();
         const ann = await join(room);
@@ -600,6 +694,25 @@ export function describeConformance(
         expect((await ann.closed).code).toBe(1009);
         expect((await bob.next('presence')).event).toBe('leave');
         expect((await post(bob, 'still here')).seq).toBe(1);
+        await expectServing();
+      });
+
+      it('handles close frames with codes no endpoint may send, and serves the others on', async () => {
+        const room = uniqueRoom();
+        const bob = await join(room);
+        for (const code of [999, 1004, 1015, 5000]) {
+          const ann = await join(room);
+          await bob.next((f) => f.type === 'presence' && f.event === 'join');
+          // Written by hand: ws refuses to send such a code. Masked with a zero key.
+          const frame = Buffer.from([0x88, 0x82, 0, 0, 0, 0, code >> 8, code & 0xff]);
+          (ann.socket as unknown as { _socket: { write(data: Buffer): void } })._socket.write(frame);
+          expect(await bob.next((f) => f.type === 'presence' && f.event === 'leave')).toMatchObject({
+            member: ann.welcome.you,
+          });
+          await ann.closed;
+        }
+        expect((await post(bob, 'still here')).seq).toBe(1);
+        expect(server.output()).not.toMatch(/uncaught|exception/i);
         await expectServing();
       });
 

@@ -117,10 +117,16 @@ export class RoomObject {
     this.room?.leave(this.connectionOf(ws), code);
     // Answers the client's close frame. The runtime is meant to do so itself from
     // compatibility date 2026-04-07 (web_socket_auto_reply_to_close), but under wrangler
-    // dev 4.86 the client still waits 10 s and sees 1006. No frame may carry 1005 (the
-    // client gave no code) or 1006 (the connection dropped, nobody to answer).
-    if (code === 1005) ws.close();
-    else if (code !== 1006) ws.close(code, reason);
+    // dev the client still waits 10 s and sees 1006. No frame may carry 1005 (the client
+    // gave no code) or 1006 (the connection dropped, nobody to answer), and a code that no
+    // endpoint may send (999, 1004, 1015, 5000…) is a protocol error (RFC 6455 §7.4).
+    try {
+      if (code === 1005) ws.close();
+      else if (isSendableCloseCode(code)) ws.close(code, reason);
+      else if (code !== 1006) ws.close(Close.protocolError, 'invalid_close_code');
+    } catch {
+      // the socket is already closed
+    }
   }
 
   webSocketError(ws: HibernatableWebSocket): void {
@@ -208,6 +214,11 @@ export class RoomObject {
     }
     return connection;
   }
+}
+
+/** Whether a close frame may carry `code` (RFC 6455 §7.4.1 and the IANA registry). */
+function isSendableCloseCode(code: number): boolean {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
 }
 
 /** The object's SQLite storage as SqlStorage's driver. */
