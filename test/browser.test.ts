@@ -156,6 +156,17 @@ async function messages(page: Page) {
   );
 }
 
+/** Closes the pages' browser contexts. */
+async function closePages(...pages: Page[]): Promise<void> {
+  for (const page of pages) await page.context().close();
+}
+
+/** No page raised an error or broke the content security policy. */
+function expectCleanPages(): void {
+  expect(pageErrors).toEqual([]);
+  expect(cspViolations).toEqual([]);
+}
+
 test('two people chat in a room through the browser page', { timeout: 60_000 }, async () => {
   const room = uniqueRoom('e2e');
 
@@ -236,8 +247,7 @@ test('two people chat in a room through the browser page', { timeout: 60_000 }, 
   await waitForText(bob, '#member-count', '2');
 
   expect(dialogs).toEqual([]);
-  expect(pageErrors).toEqual([]);
-  expect(cspViolations).toEqual([]);
+  expectCleanPages();
 });
 
 test('names and texts from others cannot reorder what surrounds them', { timeout: 60_000 }, async () => {
@@ -314,13 +324,11 @@ test('after a restart with durable history both pages keep the whole conversatio
 
     await mkdir('test-results', { recursive: true });
     await bob.screenshot({ path: 'test-results/restart-recovered.png' });
-    await ann.context().close();
-    await bob.context().close();
+    await closePages(ann, bob);
   } finally {
     await restartable.stop();
   }
-  expect(pageErrors).toEqual([]);
-  expect(cspViolations).toEqual([]);
+  expectCleanPages();
 });
 
 test('after a restart that lost history the page keeps what it showed above a divider', { timeout: 90_000 }, async () => {
@@ -370,13 +378,11 @@ test('after a restart that lost history the page keeps what it showed above a di
     await divider.waitFor({ state: 'visible' });
     await ann.screenshot({ path: 'test-results/gap-phone.png' });
     expect(await ann.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
-    await ann.context().close();
-    await bob.context().close();
+    await closePages(ann, bob);
   } finally {
     await restartable.stop();
   }
-  expect(pageErrors).toEqual([]);
-  expect(cspViolations).toEqual([]);
+  expectCleanPages();
 });
 
 test('scrolling to the top loads older pages and keeps the reader in place', { timeout: 90_000 }, async () => {
@@ -451,6 +457,5 @@ test('scrolling to the top loads older pages and keeps the reader in place', { t
   } finally {
     await scrollServer.stop();
   }
-  expect(pageErrors).toEqual([]);
-  expect(cspViolations).toEqual([]);
+  expectCleanPages();
 });

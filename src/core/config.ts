@@ -100,15 +100,18 @@ export class ConfigError extends Error {
  * Reads the configuration from an environment that may hold other things too (a Worker's
  * bindings). Throws a ConfigError whose message is one line naming the variable.
  */
-export function readConfig(env: Readonly<Record<string, unknown>>): Config {
+export function readConfig(env: object): Config {
+  // Each variable is read by name: Deno lets a process read only the variables it was
+  // allowed, and would refuse a listing of them all.
+  const read = (variable: string): unknown => Reflect.get(env, variable);
   const parsed = ConfigSchema.refine((c) => c.HISTORY_RETENTION >= c.HISTORY_LIMIT, {
     path: ['HISTORY_RETENTION'],
     message: 'must be at least HISTORY_LIMIT, so that every resume a welcome promises can be kept',
-  }).safeParse(Object.fromEntries(CONFIG_VARIABLES.map((key) => [key, asText(env[key])])));
+  }).safeParse(Object.fromEntries(CONFIG_VARIABLES.map((key) => [key, asText(read(key))])));
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const variable = String(issue.path[0]);
-    throw new ConfigError(`invalid ${variable}=${JSON.stringify(env[variable]) ?? '(unset)'}: ${issue.message}`);
+    throw new ConfigError(`invalid ${variable}=${JSON.stringify(read(variable)) ?? '(unset)'}: ${issue.message}`);
   }
   const c = parsed.data;
   return {

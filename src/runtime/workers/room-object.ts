@@ -73,7 +73,7 @@ export class RoomObject {
     // The Worker addresses the object with idFromName(normalised room name).
     this.name = ctx.id.name!;
     // readConfig picks its own names among the bindings.
-    this.config = readConfig(env as unknown as Record<string, unknown>);
+    this.config = readConfig(env);
     this.directory = roomDirectory(env.DIRECTORY);
     this.storage = this.openStorage();
     // The runtime answers the usual spelling of a ping without waking the object (Room

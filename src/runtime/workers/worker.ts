@@ -32,7 +32,7 @@ export default {
   fetch(request: Request, env: Env): Response | Promise<Response> {
     // The bindings are the same for every request, so one app serves the whole isolate.
     app ??= createApp({
-      config: readConfig(env as unknown as Record<string, unknown>),
+      config: readConfig(env),
       rooms: durableRooms(env),
       assets: async (c, next) => {
         const asset = await env.ASSETS.fetch(c.req.raw);
