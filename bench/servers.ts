@@ -112,11 +112,16 @@ export interface Running {
 }
 
 /**
- * The configuration every edgechat run gets: no rate limit, rooms as large as any shape,
- * history in memory (the SQLite row measures what storing it costs).
+ * The configuration every edgechat run gets: no rate limits or connection caps, rooms as
+ * large as any shape, history in memory (the SQLite rows measure what storing it costs).
  */
 export const BENCH_ENV: Record<string, string> = {
   RATE_LIMIT_PER_SEC: '0',
+  // One load client on one address stands in for every member.
+  CLIENT_RATE_PER_SEC: '0',
+  HTTP_RATE_PER_SEC: '0',
+  MAX_CONNECTIONS_PER_CLIENT: '100000',
+  MAX_CONNECTIONS: '100000',
   MAX_ROOM_MEMBERS: '100000',
   STORAGE: 'memory',
 };

@@ -386,7 +386,7 @@ test('after a restart that lost history the page keeps what it showed above a di
 });
 
 test('scrolling to the top loads older pages and keeps the reader in place', { timeout: 90_000 }, async () => {
-  const scrollServer = await startServer({ env: { RATE_LIMIT_PER_SEC: '0' } });
+  const scrollServer = await startServer({ env: { RATE_LIMIT_PER_SEC: '0', CLIENT_RATE_PER_SEC: '0' } });
   try {
     // 180 messages: the page shows the latest 100 (HISTORY_LIMIT), then pages of 50 go
     // back to 31 and then, a short page, to 1.

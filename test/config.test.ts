@@ -24,6 +24,10 @@ describe('readConfig', () => {
       roomIdleTtlMs: 300_000,
       pingIntervalMs: 30_000,
       trustProxy: false,
+      clientRate: { burst: 30, perSecond: 10 },
+      httpRate: { burst: 60, perSecond: 20 },
+      maxConnectionsPerClient: 100,
+      maxConnections: 10_000,
     });
   });
 
@@ -37,6 +41,8 @@ describe('readConfig', () => {
       STORAGE: 'memory',
       DATA_DIR: '/var/lib/edgechat',
       RATE_LIMIT_PER_SEC: '0',
+      CLIENT_RATE_BURST: '0',
+      HTTP_RATE_PER_SEC: '0',
     });
     expect(config).toMatchObject({
       port: 0,
@@ -47,6 +53,8 @@ describe('readConfig', () => {
       storage: 'memory',
       dataDir: '/var/lib/edgechat',
       ratePerSecond: 0,
+      clientRate: undefined,
+      httpRate: undefined,
     });
   });
 

@@ -121,7 +121,7 @@ describe('Room', () => {
 
     const woken = makeRoom();
     const restored = new RecordingConnection();
-    woken.room.restore(restored, ann.remembered!);
+    woken.room.restore(restored, ann.remembered!, 'client-a');
     expect(restored.frames).toEqual([]);
     expect(woken.room.info().members).toEqual([ann.remembered]);
     say(woken.room, restored, 'back');

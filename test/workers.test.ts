@@ -28,6 +28,12 @@ describeConformance('workers', 'durable', {
   // wrangler dev takes the request URL's scheme from X-Forwarded-Proto; on Cloudflare the
   // edge sets that header itself.
   seesClientForwardedProto: false,
+  // Each room's object keeps its members' budgets: one shared across rooms would cost a
+  // call to another object for every message.
+  clientBudgetAcrossRooms: false,
+  // Sockets are held by the rooms' objects, spread over many isolates; no one place counts
+  // them all.
+  connectionCaps: false,
 });
 
 test('the Worker bundles for deploy (wrangler deploy --dry-run)', async () => {

@@ -2,9 +2,13 @@
 // the checks in front of the WebSocket upgrade. Where rooms live (this process, or a
 // Durable Object) is behind RoomBackend; the chat page comes from the runtime's `assets`.
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import type { GetConnInfo } from 'hono/conninfo';
 import { secureHeaders } from 'hono/secure-headers';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { clientOf } from './client.ts';
 import type { Config } from './config.ts';
+import type { ConnectionCounter, Lease } from './connections.ts';
+import { ClientBuckets } from './rate-limit.ts';
 import type { JoinRequest } from './room.ts';
 import type { HistoryQuery } from './store.ts';
 import { logEvent } from './log.ts';
@@ -25,8 +29,11 @@ import {
 export interface RoomBackend {
   info(room: string): RoomInfo | undefined | Promise<RoomInfo | undefined>;
   messages(room: string, query: HistoryQuery): RoomMessages | undefined | Promise<RoomMessages | undefined>;
-  /** Upgrades a request that passed every check and joins the room. */
-  connect(c: Context, room: string, join: JoinRequest): Response | Promise<Response>;
+  /**
+   * Upgrades a request that passed every check and joins the room; `lease` (where
+   * connections are counted) is told when the socket opens and released when it closes.
+   */
+  connect(c: Context, room: string, join: JoinRequest, lease?: Lease): Response | Promise<Response>;
 }
 
 export interface AppOptions {
@@ -36,12 +43,37 @@ export interface AppOptions {
   metrics?: () => string;
   /** Serves static/ (the chat page); registered after every other route. */
   assets?: MiddlewareHandler;
+  /** The runtime's reader of the socket's address (Hono's getConnInfo for it). */
+  connInfo: GetConnInfo;
+  /** Counts open WebSockets for the caps; runtimes that cannot count leave it out. */
+  connections?: ConnectionCounter;
 }
 
-export function createApp({ config, rooms, metrics, assets }: AppOptions): Hono {
-  const app = new Hono();
+/** What a client is told to wait before it tries again, in seconds. */
+const RETRY_AFTER_S = { tooMany: 10, full: 30 };
 
+/** The request's client (see clientOf), set before any route runs. */
+export type AppEnv = { Variables: { client: string } };
+
+export function createApp({ config, rooms, metrics, assets, connInfo, connections }: AppOptions): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  // Not budgeted: a load balancer may ask as often as it likes.
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+
+  const httpBudget = config.httpRate && new ClientBuckets(config.httpRate);
+  app.use('*', async (c, next) => {
+    const client = clientOf(c, config.trustProxy, connInfo);
+    c.set('client', client);
+    const now = Date.now();
+    const waitMs = httpBudget?.of(client, now).take(now) ?? 0;
+    if (waitMs > 0) {
+      return httpError(c, 429, 'rate_limited', `too many requests; wait ${waitMs} ms`, {
+        'retry-after': String(Math.ceil(waitMs / 1000)),
+      });
+    }
+    await next();
+  });
 
   if (metrics) {
     app.get('/metrics', (c) => c.text(metrics(), 200, { 'content-type': 'text/plain; version=0.0.4' }));
@@ -70,7 +102,7 @@ export function createApp({ config, rooms, metrics, assets }: AppOptions): Hono 
     return found(c, room.data, await rooms.messages(room.data, { since, before, limit: capped }));
   });
 
-  app.get('/ws/:room', (c) => {
+  app.get('/ws/:room', async (c) => {
     const room = RoomName.safeParse(c.req.param('room'));
     if (!room.success) return httpError(c, 400, 'bad_room', describeIssues(room.error, 'room'));
     const query = JoinQuery.safeParse(c.req.query());
@@ -88,7 +120,24 @@ export function createApp({ config, rooms, metrics, assets }: AppOptions): Hono 
     }
     const malformed = upgradeProblem(c);
     if (malformed) return malformed;
-    return rooms.connect(c, room.data, query.data);
+    const client = c.get('client');
+    const lease = connections?.admit(client);
+    if (lease === 'too_many_connections') {
+      return httpError(c, 429, 'too_many_connections', 'this client has too many open connections', {
+        'retry-after': String(RETRY_AFTER_S.tooMany),
+      });
+    }
+    if (lease === 'server_full') {
+      return httpError(c, 503, 'server_full', 'the server is at its connection limit', {
+        'retry-after': String(RETRY_AFTER_S.full),
+      });
+    }
+    try {
+      return await rooms.connect(c, room.data, { ...query.data, client }, lease);
+    } catch (error) {
+      lease?.release();
+      throw error;
+    }
   });
 
   if (assets) {
@@ -139,7 +188,7 @@ function upgradeProblem(c: Context): Response | undefined {
 }
 
 /** The body as JSON, or 404 no_room when the room does not exist. */
-function found(c: Context, room: string, body: object | undefined): Response {
+function found(c: Context<AppEnv>, room: string, body: object | undefined): Response {
   return body ? c.json(body) : httpError(c, 404, 'no_room', `room ${room} has no members and no messages`);
 }
 

@@ -57,6 +57,12 @@ const ConfigSchema = z.object({
   MAX_ROOM_MEMBERS: integer(1000, 1),
   RATE_LIMIT_BURST: integer(20, 0),
   RATE_LIMIT_PER_SEC: integer(5, 0),
+  CLIENT_RATE_BURST: integer(30, 0),
+  CLIENT_RATE_PER_SEC: integer(10, 0),
+  HTTP_RATE_BURST: integer(60, 0),
+  HTTP_RATE_PER_SEC: integer(20, 0),
+  MAX_CONNECTIONS_PER_CLIENT: integer(100, 1),
+  MAX_CONNECTIONS: integer(10_000, 1),
   ROOM_IDLE_TTL_MS: integer(5 * 60_000, 0),
   PING_INTERVAL_MS: integer(30_000, 100),
   TRUST_PROXY: z
@@ -86,11 +92,23 @@ export interface Config {
   /** Token bucket size; rate limiting is off when this or `ratePerSecond` is 0. */
   rateBurst: number;
   ratePerSecond: number;
+  /** One budget for all of a client's connections, in every room (off when either is 0). */
+  clientRate: Rate;
+  /** Each client's budget for HTTP requests (off when either is 0). */
+  httpRate: Rate;
+  /** Open WebSockets one client may have, and the whole server. */
+  maxConnectionsPerClient: number;
+  maxConnections: number;
   roomIdleTtlMs: number;
   pingIntervalMs: number;
   /** Believe X-Forwarded-* headers: only behind a proxy that sets them itself. */
   trustProxy: boolean;
 }
+
+/** A token bucket's size and refill per second; `undefined` when either was set to 0. */
+export type Rate = { burst: number; perSecond: number } | undefined;
+
+const rate = (burst: number, perSecond: number): Rate => (burst > 0 && perSecond > 0 ? { burst, perSecond } : undefined);
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -127,6 +145,10 @@ export function readConfig(env: object): Config {
     maxRoomMembers: c.MAX_ROOM_MEMBERS,
     rateBurst: c.RATE_LIMIT_BURST,
     ratePerSecond: c.RATE_LIMIT_PER_SEC,
+    clientRate: rate(c.CLIENT_RATE_BURST, c.CLIENT_RATE_PER_SEC),
+    httpRate: rate(c.HTTP_RATE_BURST, c.HTTP_RATE_PER_SEC),
+    maxConnectionsPerClient: c.MAX_CONNECTIONS_PER_CLIENT,
+    maxConnections: c.MAX_CONNECTIONS,
     roomIdleTtlMs: c.ROOM_IDLE_TTL_MS,
     pingIntervalMs: c.PING_INTERVAL_MS,
     trustProxy: c.TRUST_PROXY,

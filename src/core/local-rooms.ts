@@ -23,11 +23,12 @@ export function localRooms(
   return {
     info: (name) => registry.find(name)?.info(),
     messages: (name, query) => registry.find(name)?.messages(query),
-    connect: (c, name, join) => {
+    connect: (c, name, join, lease) => {
       let room: Room | undefined;
       let connection: Connection;
       return upgrade(c, {
         onOpen: (_event, ws) => {
+          lease?.opened();
           connection = toConnection(ws);
           try {
             // Looked up on open, not on request: the room may have been let go meanwhile.
@@ -40,7 +41,10 @@ export function localRooms(
           }
         },
         onMessage: (event) => room?.receive(connection, event.data as string | ArrayBuffer),
-        onClose: (event) => room?.leave(connection, event.code),
+        onClose: (event) => {
+          lease?.release();
+          room?.leave(connection, event.code);
+        },
       });
     },
   };

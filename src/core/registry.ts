@@ -5,6 +5,7 @@
 // never make a room.
 import type { Config } from './config.ts';
 import { logEvent } from './log.ts';
+import { ClientBuckets } from './rate-limit.ts';
 import { Metrics } from './metrics.ts';
 import { findForReaders, Room, type Fanout, type RoomOptions, type RoomReader } from './room.ts';
 import type { Storage } from './store.ts';
@@ -13,6 +14,8 @@ export class RoomRegistry {
   readonly metrics = new Metrics();
   private readonly rooms = new Map<string, Room>();
   private readonly idleTimers = new Map<Room, ReturnType<typeof setTimeout>>();
+  /** One message budget per client across all rooms of the process. */
+  private readonly clientBudgets: ClientBuckets | undefined;
 
   constructor(
     private readonly config: Config,
@@ -23,7 +26,9 @@ export class RoomRegistry {
       /** Makes each room's fan-out (see Fanout), given the room's name. */
       fanout?: (room: string) => Fanout;
     } = {},
-  ) {}
+  ) {
+    this.clientBudgets = config.clientRate && new ClientBuckets(config.clientRate);
+  }
 
   get size(): number {
     return this.rooms.size;
@@ -40,6 +45,7 @@ export class RoomRegistry {
         metrics: this.metrics,
         encode: this.transport.encode,
         fanout: this.transport.fanout?.(name),
+        clientBudgets: this.clientBudgets,
         onEmpty: (empty) => this.forgetLater(empty),
       });
       this.rooms.set(name, room);

@@ -7,7 +7,7 @@ import type { HistoryQuery, ResumeRequest, RoomStore, Storage } from './store.ts
 import type { Metrics } from './metrics.ts';
 import { randomId } from './ids.ts';
 import { logEvent } from './log.ts';
-import { TokenBucket } from './rate-limit.ts';
+import { TokenBucket, type ClientBuckets } from './rate-limit.ts';
 import {
   ClientFrame,
   Close,
@@ -71,6 +71,8 @@ export interface RoomOptions {
   encode?: (text: string) => string | Uint8Array;
   /** Broadcasts through this instead of a `send` per member; queues are still checked. */
   fanout?: Fanout;
+  /** Each client's message budget, shared by all of its connections (in every room given it). */
+  clientBudgets?: ClientBuckets | undefined;
   /** Called when the last member has left. */
   onEmpty?: (room: Room) => void;
   now?: () => number;
@@ -78,6 +80,8 @@ export interface RoomOptions {
 
 export interface JoinRequest extends ResumeRequest {
   name?: string | undefined;
+  /** Who is joining (see clientOf), for the budget all of a client's connections share. */
+  client?: string | undefined;
 }
 
 /** Output a member may queue before it is closed as a slow consumer. */
@@ -89,10 +93,13 @@ type CloseWith = readonly [code: number, reason: string];
 const SLOW_CONSUMER: CloseWith = [Close.tryAgainLater, 'slow_consumer'];
 const INTERNAL_ERROR: CloseWith = [Close.internalError, 'internal_error'];
 const PONG = JSON.stringify({ type: 'pong' } satisfies ServerFrame);
+/** The client of a connection that came without one (tests driving a Room directly). */
+const UNKNOWN_CLIENT = 'unknown';
 
 interface MemberState {
   member: Member;
   joinedAt: number;
+  client: string;
   bucket: TokenBucket | undefined;
   limitedInARow: number;
 }
@@ -104,6 +111,7 @@ export class Room {
   private readonly metrics: Metrics;
   private readonly encode: (text: string) => string | Uint8Array;
   private readonly fanout: Fanout | undefined;
+  private readonly clientBudgets: ClientBuckets | undefined;
   private readonly onEmpty: (room: Room) => void;
   private readonly now: () => number;
   private readonly members = new Map<Connection, MemberState>();
@@ -115,6 +123,7 @@ export class Room {
     this.metrics = options.metrics;
     this.encode = options.encode ?? ((text) => text);
     this.fanout = options.fanout;
+    this.clientBudgets = options.clientBudgets;
     this.onEmpty = options.onEmpty ?? (() => {});
     this.now = options.now ?? Date.now;
   }
@@ -150,7 +159,7 @@ export class Room {
       return undefined;
     }
     const member: Member = { id: `u_${randomId(8)}`, name: request.name ?? `guest-${randomId(4)}` };
-    this.restore(connection, member);
+    this.restore(connection, member, request.client ?? UNKNOWN_CLIENT);
     try {
       this.welcome(connection, member, request);
     } catch (error) {
@@ -180,12 +189,13 @@ export class Room {
   }
 
   /** Re-attaches a member that is already connected (after hibernation), silently. */
-  restore(connection: Connection, member: Member, joinedAt = this.now()): void {
+  restore(connection: Connection, member: Member, client: string, joinedAt = this.now()): void {
     const { rateBurst, ratePerSecond } = this.config;
     const limited = rateBurst > 0 && ratePerSecond > 0;
     this.members.set(connection, {
       member,
       joinedAt,
+      client,
       bucket: limited ? new TokenBucket(rateBurst, ratePerSecond, this.now()) : undefined,
       limitedInARow: 0,
     });
@@ -281,8 +291,14 @@ export class Room {
    * budget are dropped without an error: the user did nothing wrong by typing.
    */
   private admit(connection: Connection, state: MemberState, cid: string | undefined, quiet: boolean): boolean {
-    const waitMs = state.bucket?.take(this.now()) ?? 0;
+    const now = this.now();
+    // The connection's budget and its client's: the tighter one decides, and a frame that
+    // one of them refuses costs neither.
+    const shared = this.clientBudgets?.of(state.client, now);
+    const waitMs = Math.max(state.bucket?.waitMs(now) ?? 0, shared?.waitMs(now) ?? 0);
     if (waitMs === 0) {
+      state.bucket?.take(now);
+      shared?.take(now);
       state.limitedInARow = 0;
       return true;
     }

@@ -5,6 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
 import { ConfigError, readConfig, type Config } from '../core/config.ts';
+import { ConnectionCounter } from '../core/connections.ts';
 import { logEvent } from '../core/log.ts';
 import type { RoomRegistry } from '../core/registry.ts';
 import { SqlStorage } from '../core/sql-store.ts';
@@ -18,11 +19,12 @@ const SHUTDOWN_GRACE_MS = 4000;
 export const DATABASE_FILE = 'edgechat.db';
 
 /** Start-up: the configuration and the rooms' storage; on a problem, one line on stderr and exit 1. */
-export function startUp(sqlite: SqliteOptions = {}): { config: Config; storage: Storage } {
+export function startUp(sqlite: SqliteOptions = {}): { config: Config; storage: Storage; connections: ConnectionCounter } {
   let config: Config | undefined;
   try {
     config = readConfig(process.env);
-    return { config, storage: openStorage(config, sqlite) };
+    const connections = new ConnectionCounter(config.maxConnectionsPerClient, config.maxConnections);
+    return { config, storage: openStorage(config, sqlite), connections };
   } catch (error) {
     const problem = error instanceof ConfigError ? error.message : `cannot open storage in DATA_DIR=${config?.dataDir}: ${String(error)}`;
     console.error(`edgechat: ${problem}`);

@@ -2,6 +2,7 @@
 // WebSocket and knows nothing of the runtime behind it beyond the capabilities below and
 // the storage it was started with.
 import { mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
@@ -30,6 +31,13 @@ export interface Capabilities {
   seesMalformedUpgrades: boolean;
   /** X-Forwarded-Proto reaches the service as the client sent it (TRUST_PROXY decides). */
   seesClientForwardedProto: boolean;
+  /**
+   * A client's message budget covers all of its connections in every room of the server;
+   * otherwise (Workers) in each room.
+   */
+  clientBudgetAcrossRooms: boolean;
+  /** Open WebSockets are counted per client and in all, and capped. */
+  connectionCaps: boolean;
 }
 
 /**
@@ -47,6 +55,8 @@ const ALL: Capabilities = {
   closeCodeWhileSending: true,
   seesMalformedUpgrades: true,
   seesClientForwardedProto: true,
+  clientBudgetAcrossRooms: true,
+  connectionCaps: true,
 };
 
 const HISTORY_LIMIT = 5;
@@ -55,8 +65,19 @@ const BULK_RETENTION = 200;
 const MAX_ROOM_MEMBERS = 3;
 const ALLOWED_ORIGIN = 'https://allowed.example';
 
+/**
+ * The per-client limits are off on the main servers, whose every test comes from
+ * 127.0.0.1; the limits server tests them with clients on several addresses.
+ */
+const NO_CLIENT_LIMITS = {
+  CLIENT_RATE_PER_SEC: '0',
+  HTTP_RATE_PER_SEC: '0',
+  MAX_CONNECTIONS_PER_CLIENT: '100000',
+};
+
 /** Configuration of the main server: small limits so that tests reach them quickly. */
 const CONTRACT_ENV = {
+  ...NO_CLIENT_LIMITS,
   HISTORY_LIMIT: String(HISTORY_LIMIT),
   MAX_ROOM_MEMBERS: String(MAX_ROOM_MEMBERS),
   PING_INTERVAL_MS: '500',
@@ -65,6 +86,7 @@ const CONTRACT_ENV = {
 
 /** A second server for bulk traffic: no rate limit, big texts, rooms forgotten quickly. */
 const BULK_ENV = {
+  ...NO_CLIENT_LIMITS,
   RATE_LIMIT_PER_SEC: '0',
   MAX_TEXT: '60000',
   MAX_FRAME_BYTES: '262144',
@@ -79,6 +101,30 @@ const UPGRADE = {
   'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
   'Sec-WebSocket-Version': '13',
 };
+
+/** Small per-client limits, for clients on addresses of their own (127.0.0.x). */
+const LIMITS_ENV = {
+  RATE_LIMIT_BURST: '20',
+  CLIENT_RATE_BURST: '5',
+  CLIENT_RATE_PER_SEC: '1',
+  HTTP_RATE_BURST: '10',
+  HTTP_RATE_PER_SEC: '1',
+  MAX_CONNECTIONS_PER_CLIENT: '3',
+  MAX_CONNECTIONS: '6',
+};
+
+/** A GET from `address` (a 127.0.0.x of its own), with the answer's status, headers and body. */
+function getFrom(address: string, url: string) {
+  return new Promise<{ status: number; headers: Record<string, unknown>; body: any }>((resolve, reject) => {
+    request(url, { localAddress: address }, (response) => {
+      let body = '';
+      response.on('data', (chunk) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: JSON.parse(body) }));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
 
 let roomCounter = 0;
 function uniqueRoom(): string {
@@ -849,6 +895,85 @@ export function describeConformance(
         }
       });
     }
+
+    describe('limits per client', () => {
+      let limited: RunningServer;
+      beforeAll(async () => {
+        limited = await start(LIMITS_ENV);
+      }, 120_000);
+      afterAll(() => limited?.stop());
+
+      const joinFrom = async (address: string, room: string) => {
+        const client = await TestClient.join(limited.wsUrl(`/ws/${room}`), { localAddress: address });
+        clients.push(client);
+        return client;
+      };
+      /** Sends `count` messages and returns how many were accepted, once every answer is in. */
+      const burst = async (client: TestClient, count: number) => {
+        const tag = `b${Math.random().toString(36).slice(2)}`;
+        for (let i = 0; i < count; i++) client.send({ type: 'message', text: `${tag} ${i}`, cid: `${tag}-${i}` });
+        const answered = (f: Frame) => typeof f.cid === 'string' && f.cid.startsWith(tag);
+        for (let i = 0; i < count; i++) await client.next(answered);
+        return client.seen((f) => answered(f) && f.type === 'message').length;
+      };
+
+      it('shares one message budget among all of a client\'s connections, in every room, across reconnects', async () => {
+        const roomA = uniqueRoom();
+        const roomB = can.clientBudgetAcrossRooms ? uniqueRoom() : roomA;
+        const own = [await joinFrom('127.0.0.2', roomA), await joinFrom('127.0.0.2', roomA), await joinFrom('127.0.0.2', roomB)];
+        let accepted = 0;
+        for (const client of own) accepted += await burst(client, 4);
+        // 5 at once, and perhaps one more refilled meanwhile (1 a second), of 12 sent.
+        expect(accepted).toBeGreaterThanOrEqual(5);
+        expect(accepted).toBeLessThanOrEqual(6);
+        const refusal = own.flatMap((client) => client.seen('error'))[0]!;
+        expect(refusal).toMatchObject({ code: 'rate_limited', retryAfterMs: expect.any(Number) });
+        for (const client of own) await client.close();
+        const back = await joinFrom('127.0.0.2', roomA);
+        expect(await burst(back, 3)).toBeLessThanOrEqual(1);
+        // Another client, in the same room, has its own budget.
+        const other = await joinFrom('127.0.0.3', roomA);
+        expect(await burst(other, 3)).toBe(3);
+        await Promise.all([back.close(), other.close()]);
+      });
+
+      it('answers too many HTTP requests from one client with 429 rate_limited and Retry-After', async () => {
+        const answers = [];
+        for (let i = 0; i < 14; i++) answers.push(await getFrom('127.0.0.4', `${limited.baseUrl}/api/rooms/${uniqueRoom()}`));
+        const limitedAnswers = answers.filter((answer) => answer.status === 429);
+        expect(limitedAnswers.length).toBeGreaterThanOrEqual(3);
+        expect(limitedAnswers[0]!.body.error.code).toBe('rate_limited');
+        expect(Number(limitedAnswers[0]!.headers['retry-after'])).toBeGreaterThan(0);
+        expect((await getFrom('127.0.0.5', `${limited.baseUrl}/api/rooms/${uniqueRoom()}`)).status).toBe(404);
+        expect((await getFrom('127.0.0.4', `${limited.baseUrl}/healthz`)).status).toBe(200);
+      });
+
+      it.runIf(can.connectionCaps)('caps open connections per client (429) and in all (503), before the upgrade', async () => {
+        const room = uniqueRoom();
+        const mine = [];
+        for (let i = 0; i < 3; i++) mine.push(await joinFrom('127.0.0.6', room));
+        const refused = await TestClient.refused(limited.wsUrl(`/ws/${room}`), { localAddress: '127.0.0.6' });
+        expect(refused).toMatchObject({ status: 429, body: { error: { code: 'too_many_connections' } } });
+        expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+        // Another client still gets in, and a closed connection frees its place.
+        const others = [await joinFrom('127.0.0.7', room), await joinFrom('127.0.0.7', room)];
+        await mine.pop()!.close();
+        await expectEventually(async () => {
+          try {
+            mine.push(await joinFrom('127.0.0.6', room));
+            return true;
+          } catch {
+            return false;
+          }
+        });
+        // Six open: the server is full for everyone.
+        others.push(await joinFrom('127.0.0.8', room));
+        const full = await TestClient.refused(limited.wsUrl(`/ws/${room}`), { localAddress: '127.0.0.9' });
+        expect(full).toMatchObject({ status: 503, body: { error: { code: 'server_full' } } });
+        expect(Number(full.headers['retry-after'])).toBeGreaterThan(0);
+        for (const client of [...mine, ...others]) await client.close();
+      });
+    });
 
     describe('logs', () => {
       it('writes one JSON line per open and close, without message text', async () => {

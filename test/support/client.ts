@@ -7,6 +7,7 @@ type Match = string | ((frame: Frame) => boolean);
 
 export interface Refusal {
   status: number;
+  headers: Record<string, string | string[] | undefined>;
   body: any;
 }
 
@@ -65,7 +66,9 @@ export class TestClient {
       socket.once('unexpected-response', (_request, response) => {
         let body = '';
         response.on('data', (chunk: Buffer) => (body += chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(body) }));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: JSON.parse(body) }),
+        );
       });
       socket.once('error', () => {});
     });

@@ -3,7 +3,7 @@
 // publish, see Fanout); protocol pings and graceful shutdown are done here.
 import type { ServerWebSocket } from 'bun';
 import { fileURLToPath } from 'node:url';
-import { serveStatic, upgradeWebSocket, websocket, type BunWebSocketData } from 'hono/bun';
+import { getConnInfo, serveStatic, upgradeWebSocket, websocket, type BunWebSocketData } from 'hono/bun';
 import type { WSContext } from 'hono/ws';
 import { createApp } from '../../core/app.ts';
 import { localRooms, type Upgrade } from '../../core/local-rooms.ts';
@@ -15,7 +15,7 @@ import { exitOnSignals, processMetrics, startHeartbeat, startUp } from '../proce
 
 type Socket = ServerWebSocket<BunWebSocketData>;
 
-const { config, storage } = startUp();
+const { config, storage, connections } = startUp();
 
 /** A Connection that keeps its socket, for the room's fan-out below. */
 interface BunConnection extends Connection {
@@ -51,6 +51,8 @@ const app = createApp({
   rooms: localRooms(registry, upgradeWebSocket as Upgrade, toConnection),
   metrics: () => registry.renderMetrics(processMetrics()),
   assets: serveStatic({ root: fileURLToPath(new URL('../../../static', import.meta.url)) }),
+  connInfo: getConnInfo,
+  connections,
 });
 
 // Open sockets, for the heartbeat and for shutdown.

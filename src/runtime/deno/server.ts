@@ -3,7 +3,7 @@
 // pings are Deno's own (idleTimeout); and graceful shutdown.
 /// <reference lib="deno.ns" />
 import { fileURLToPath } from 'node:url';
-import { serveStatic, upgradeWebSocket } from 'hono/deno';
+import { getConnInfo, serveStatic, upgradeWebSocket } from 'hono/deno';
 import type { Context } from 'hono';
 import type { WSContext } from 'hono/ws';
 import { createApp } from '../../core/app.ts';
@@ -14,7 +14,7 @@ import { RoomRegistry } from '../../core/registry.ts';
 import type { Connection } from '../../core/room.ts';
 import { exitOnSignals, processMetrics, startUp } from '../process.ts';
 
-const { config, storage } = startUp();
+const { config, storage, connections } = startUp();
 const registry = new RoomRegistry(config, storage);
 
 function toConnection(context: WSContext): Connection {
@@ -80,6 +80,8 @@ const app = createApp({
   rooms: localRooms(registry, upgrade, toConnection),
   metrics: () => registry.renderMetrics(processMetrics()),
   assets: serveStatic({ root: fileURLToPath(new URL('../../../static', import.meta.url)) }),
+  connInfo: getConnInfo,
+  connections,
 });
 
 const server = Deno.serve(

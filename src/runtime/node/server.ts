@@ -1,6 +1,7 @@
 // Node entry: the shared app on @hono/node-server with a `ws` server we configure
 // ourselves (frame size limit, no compression), protocol pings, and graceful shutdown.
 import { serve, upgradeWebSocket, type Http2Bindings, type HttpBindings } from '@hono/node-server';
+import { getConnInfo } from '@hono/node-server/conninfo';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
@@ -17,7 +18,7 @@ import { commitBeforeSending, NodeConnection, textFrame } from './socket.ts';
 import { exitOnSignals, processMetrics, startHeartbeat, startUp } from '../process.ts';
 
 // Messages are committed once per turn, just before the turn's frames are sent.
-const { config, storage } = startUp({ commitPerTurn: true });
+const { config, storage, connections } = startUp({ commitPerTurn: true });
 commitBeforeSending(() => storage.flush());
 // Each broadcast is framed once; every member's socket writes the same Buffer.
 const registry = new RoomRegistry(config, storage, { encode: textFrame });
@@ -55,6 +56,8 @@ const app = createApp({
   rooms: localRooms(registry, upgrade, toConnection),
   metrics: () => registry.renderMetrics(processMetrics()),
   assets: serveStatic({ root: fileURLToPath(new URL('../../../static', import.meta.url)) }),
+  connInfo: getConnInfo,
+  connections,
 });
 
 /**

@@ -12,6 +12,7 @@ import type {
 import { readConfig, type Config } from '../../core/config.ts';
 import { logEvent } from '../../core/log.ts';
 import { Metrics } from '../../core/metrics.ts';
+import { ClientBuckets } from '../../core/rate-limit.ts';
 import { Close, type Member } from '../../core/protocol.ts';
 import { findForReaders, Room, type Connection, type JoinRequest } from '../../core/room.ts';
 import { SqlStorage, type SqlDriver, type SqlValue } from '../../core/sql-store.ts';
@@ -48,10 +49,13 @@ export function roomCallUrl(call: RoomCall): string {
   return `https://room/?call=${encodeURIComponent(JSON.stringify(call))}`;
 }
 
-/** What a member's socket carries through hibernation (~100 bytes; the limit is 16 KiB). */
+/** What a member's socket carries through hibernation (~150 bytes; the limit is 16 KiB). */
 interface Attachment {
-  member: Member;
+  /** Set on join, so a socket that hibernates always has it. */
+  member?: Member;
   joinedAt: number;
+  /** The client's address (CF-Connecting-IP), for its message budget; absent before v1.1. */
+  client?: string;
 }
 
 export class RoomObject {
@@ -64,6 +68,7 @@ export class RoomObject {
   /** The directory calls in the order they were made: a remove never overtakes an add. */
   private listing: Promise<unknown> = Promise.resolve();
   private readonly connections = new WeakMap<HibernatableWebSocket, Connection>();
+  private readonly clientBudgets: ClientBuckets | undefined;
 
   // Runs on first use and again each time the object wakes from hibernation or eviction.
   constructor(
@@ -75,6 +80,7 @@ export class RoomObject {
     // readConfig picks its own names among the bindings.
     this.config = readConfig(env);
     this.directory = roomDirectory(env.DIRECTORY);
+    this.clientBudgets = this.config.clientRate && new ClientBuckets(this.config.clientRate);
     this.storage = this.openStorage();
     // The runtime answers the usual spelling of a ping without waking the object (Room
     // answers any other the same way), after whatever the object sent before.
@@ -85,7 +91,9 @@ export class RoomObject {
     if (sockets.length === 0) return;
     sockets.sort((a, b) => a.joinedAt - b.joinedAt);
     const room = this.openRoom();
-    for (const { ws, member, joinedAt } of sockets) room.restore(this.connectionOf(ws), member, joinedAt);
+    for (const { ws, member, joinedAt, client } of sockets) {
+      if (member) room.restore(this.connectionOf(ws), member, client ?? member.id, joinedAt);
+    }
     logEvent('room_restored', { room: this.name, members: sockets.length });
   }
 
@@ -140,6 +148,8 @@ export class RoomObject {
       store: this.storage.open(this.name),
       // Counted but never read: a Worker has no /metrics.
       metrics: new Metrics(),
+      // Per client within this room: a budget across rooms would cost a call per message.
+      clientBudgets: this.clientBudgets,
       onEmpty: (room) => this.release(room),
     });
     return this.room;
@@ -190,6 +200,7 @@ export class RoomObject {
     // under wrangler dev), while a plainly accepted one closes at once.
     if (room.isFull) server.accept();
     else this.ctx.acceptWebSocket(server);
+    server.serializeAttachment({ joinedAt: Date.now(), client: join.client } satisfies Attachment);
     room.join(this.connectionOf(server), join);
     return new Response(null, { status: 101, webSocket: client } as ResponseInit);
   }
@@ -206,8 +217,8 @@ export class RoomObject {
         bufferedAmount: 0,
         // Called on join and on rename; the attachment survives hibernation with the socket.
         remember: (member) => {
-          const joinedAt = (ws.deserializeAttachment() as Attachment | null)?.joinedAt ?? Date.now();
-          ws.serializeAttachment({ member, joinedAt } satisfies Attachment);
+          const attachment = ws.deserializeAttachment() as Attachment | null;
+          ws.serializeAttachment({ ...attachment, member, joinedAt: attachment?.joinedAt ?? Date.now() } satisfies Attachment);
         },
       };
       this.connections.set(ws, connection);

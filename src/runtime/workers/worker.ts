@@ -3,7 +3,8 @@
 // page gets the same security headers as on every other runtime. There is no /metrics:
 // a Worker has no process to measure.
 import type { Hono } from 'hono';
-import { createApp, type RoomBackend } from '../../core/app.ts';
+import { getConnInfo } from 'hono/cloudflare-workers';
+import { createApp, type AppEnv, type RoomBackend } from '../../core/app.ts';
 import { readConfig } from '../../core/config.ts';
 import { roomDirectory, RoomDirectory } from './directory.ts';
 import { roomCallUrl, RoomObject, type Env, type RoomCall } from './room-object.ts';
@@ -26,7 +27,7 @@ function durableRooms(env: Env): RoomBackend {
   };
 }
 
-let app: Hono | undefined;
+let app: Hono<AppEnv> | undefined;
 
 export default {
   fetch(request: Request, env: Env): Response | Promise<Response> {
@@ -34,6 +35,9 @@ export default {
     app ??= createApp({
       config: readConfig(env),
       rooms: durableRooms(env),
+      // CF-Connecting-IP, which Cloudflare's edge sets. Open sockets are not counted: they
+      // are spread over the rooms' objects, and no isolate sees them all.
+      connInfo: getConnInfo,
       assets: async (c, next) => {
         const asset = await env.ASSETS.fetch(c.req.raw);
         // Like serveStatic elsewhere: a missing file falls through to the JSON 404.
