@@ -38,6 +38,8 @@ export interface Capabilities {
   clientBudgetAcrossRooms: boolean;
   /** Open WebSockets are counted per client and in all, and capped. */
   connectionCaps: boolean;
+  /** A text frame that is not valid UTF-8 closes with 1007 (the platform lets it be seen). */
+  invalidUtf8Close: boolean;
 }
 
 /**
@@ -57,6 +59,7 @@ const ALL: Capabilities = {
   seesClientForwardedProto: true,
   clientBudgetAcrossRooms: true,
   connectionCaps: true,
+  invalidUtf8Close: true,
 };
 
 const HISTORY_LIMIT = 5;
@@ -760,6 +763,16 @@ export function describeConformance(
         expect((await post(bob, 'still here')).seq).toBe(1);
         expect(server.output()).not.toMatch(/uncaught|exception/i);
         await expectServing();
+      });
+
+      it.runIf(can.invalidUtf8Close)('closes with 1007 a text frame that is not valid UTF-8, and serves the others on', async () => {
+        const room = uniqueRoom();
+        const ann = await join(room);
+        const bob = await join(room);
+        ann.socket.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false });
+        expect((await ann.closed).code).toBe(1007);
+        expect(await bob.next('presence')).toMatchObject({ event: 'leave', member: ann.welcome.you });
+        expect((await post(bob, 'still here')).seq).toBe(1);
       });
 
       it('survives a connection reset and announces the leave', async () => {
