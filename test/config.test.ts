@@ -23,6 +23,7 @@ describe('readConfig', () => {
       ratePerSecond: 5,
       roomIdleTtlMs: 300_000,
       pingIntervalMs: 30_000,
+      handshakeTimeoutMs: 10_000,
       trustProxy: false,
       clientRate: { burst: 30, perSecond: 10 },
       httpRate: { burst: 60, perSecond: 20 },

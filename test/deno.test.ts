@@ -7,6 +7,8 @@ const deno: Partial<Capabilities> = {
   // Deno.upgradeWebSocket drops a connection whose text frame is not valid UTF-8 (1006)
   // instead of closing it with 1007.
   invalidUtf8Close: false,
+  // Deno.serve has no timeout for a request that never completes.
+  handshakeTimeout: false,
 };
 
 describeConformance('deno', 'durable', deno);

@@ -36,6 +36,8 @@ describeConformance('workers', 'durable', {
   connectionCaps: false,
   // workerd decodes a text frame's invalid UTF-8 as U+FFFD before the object sees it.
   invalidUtf8Close: false,
+  // Connections are Cloudflare's edge's (wrangler dev's proxy, locally) before the Worker's.
+  handshakeTimeout: false,
 });
 
 test('the Worker bundles for deploy (wrangler deploy --dry-run)', async () => {

@@ -65,6 +65,7 @@ const ConfigSchema = z.object({
   MAX_CONNECTIONS: integer(10_000, 1),
   ROOM_IDLE_TTL_MS: integer(5 * 60_000, 0),
   PING_INTERVAL_MS: integer(30_000, 100),
+  HANDSHAKE_TIMEOUT_MS: integer(10_000, 100, 600_000),
   TRUST_PROXY: z
     .enum(['true', 'false'], { error: 'must be true or false' })
     .optional()
@@ -101,6 +102,8 @@ export interface Config {
   maxConnections: number;
   roomIdleTtlMs: number;
   pingIntervalMs: number;
+  /** A connection that has not sent a whole HTTP request by then is dropped. */
+  handshakeTimeoutMs: number;
   /** Believe X-Forwarded-* headers: only behind a proxy that sets them itself. */
   trustProxy: boolean;
 }
@@ -151,6 +154,7 @@ export function readConfig(env: object): Config {
     maxConnections: c.MAX_CONNECTIONS,
     roomIdleTtlMs: c.ROOM_IDLE_TTL_MS,
     pingIntervalMs: c.PING_INTERVAL_MS,
+    handshakeTimeoutMs: c.HANDSHAKE_TIMEOUT_MS,
     trustProxy: c.TRUST_PROXY,
   };
 }

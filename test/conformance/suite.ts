@@ -40,6 +40,8 @@ export interface Capabilities {
   connectionCaps: boolean;
   /** A text frame that is not valid UTF-8 closes with 1007 (the platform lets it be seen). */
   invalidUtf8Close: boolean;
+  /** A connection without a whole request within HANDSHAKE_TIMEOUT_MS is dropped. */
+  handshakeTimeout: boolean;
 }
 
 /**
@@ -60,6 +62,7 @@ const ALL: Capabilities = {
   clientBudgetAcrossRooms: true,
   connectionCaps: true,
   invalidUtf8Close: true,
+  handshakeTimeout: true,
 };
 
 const HISTORY_LIMIT = 5;
@@ -114,6 +117,7 @@ const LIMITS_ENV = {
   HTTP_RATE_PER_SEC: '1',
   MAX_CONNECTIONS_PER_CLIENT: '3',
   MAX_CONNECTIONS: '6',
+  HANDSHAKE_TIMEOUT_MS: '1000',
 };
 
 /** A GET from `address` (a 127.0.0.x of its own), with the answer's status, headers and body. */
@@ -959,6 +963,25 @@ export function describeConformance(
         expect(Number(limitedAnswers[0]!.headers['retry-after'])).toBeGreaterThan(0);
         expect((await getFrom('127.0.0.5', `${limited.baseUrl}/api/rooms/${uniqueRoom()}`)).status).toBe(404);
         expect((await getFrom('127.0.0.4', `${limited.baseUrl}/healthz`)).status).toBe(200);
+      });
+
+      it.runIf(can.handshakeTimeout)('drops connections that send no whole request within HANDSHAKE_TIMEOUT_MS', async () => {
+        const port = Number(new URL(limited.baseUrl).port);
+        const closed = (socket: ReturnType<typeof connect>) => new Promise((resolve) => socket.once('close', resolve));
+        const member = await joinFrom('127.0.0.10', uniqueRoom());
+        const silent = connect(port, '127.0.0.1').on('error', () => {});
+        const trickle = connect(port, '127.0.0.1').on('error', () => {});
+        trickle.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
+        // One header byte every 100 ms, at most for 20 s: a client that never finishes.
+        const timer = setInterval(() => trickle.writable && trickle.write('X'), 100);
+        const stopAt = setTimeout(() => clearInterval(timer), 20_000);
+        await Promise.all([closed(silent), closed(trickle)]);
+        clearInterval(timer);
+        clearTimeout(stopAt);
+        expect((await getJson('/healthz', limited)).status).toBe(200);
+        // An open WebSocket is no handshake: it outlives the timeout.
+        await member.roundTrip();
+        await member.close();
       });
 
       it.runIf(can.connectionCaps)('caps open connections per client (429) and in all (503), before the upgrade', async () => {

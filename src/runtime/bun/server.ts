@@ -62,6 +62,9 @@ const server = Bun.serve<BunWebSocketData>({
   port: config.port,
   hostname: config.host,
   fetch: app.fetch,
+  // Bun drops an HTTP connection silent for this long, one that never sent a whole
+  // request included (whole seconds, 1 to 255).
+  idleTimeout: Math.min(255, Math.max(1, Math.ceil(config.handshakeTimeoutMs / 1000))),
   websocket: {
     ...websocket,
     open: (ws) => {

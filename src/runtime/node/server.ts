@@ -81,9 +81,25 @@ async function fetchWithRefusalBodies(request: Request, env: HttpBindings | Http
 }
 
 const server = serve(
-  { fetch: fetchWithRefusalBodies, port: config.port, hostname: config.host, websocket: { server: wss } },
+  {
+    fetch: fetchWithRefusalBodies,
+    port: config.port,
+    hostname: config.host,
+    websocket: { server: wss },
+    // A request must be whole within the handshake timeout; Node looks for late ones at
+    // this interval (30 s by default, which would let a slow client hold on much longer).
+    serverOptions: {
+      headersTimeout: config.handshakeTimeoutMs,
+      requestTimeout: config.handshakeTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, config.handshakeTimeoutMs),
+    },
+  },
   (info) => logEvent('listening', { host: config.host, port: info.port }),
 );
+
+// A connection silent for the handshake timeout is dropped too (one that sends nothing at
+// all is no request Node would time out); ws clears this on the sockets it takes over.
+server.setTimeout(config.handshakeTimeoutMs);
 
 const heartbeat = startHeartbeat(() => wss.clients, config.pingIntervalMs);
 wss.on('connection', (ws) => ws.on('pong', () => heartbeat.answered(ws)));
