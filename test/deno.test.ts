@@ -9,6 +9,8 @@ const deno: Partial<Capabilities> = {
   invalidUtf8Close: false,
   // Deno.serve has no timeout for a request that never completes.
   handshakeTimeout: false,
+  // Deno.serve ends the process when accept fails with "Too many open files".
+  survivesDescriptorLimit: false,
 };
 
 describeConformance('deno', 'durable', deno);

@@ -42,6 +42,8 @@ export interface Capabilities {
   invalidUtf8Close: boolean;
   /** A connection without a whole request within HANDSHAKE_TIMEOUT_MS is dropped. */
   handshakeTimeout: boolean;
+  /** At the file-descriptor limit the server keeps serving what it has, and recovers. */
+  survivesDescriptorLimit: boolean;
 }
 
 /**
@@ -63,6 +65,7 @@ const ALL: Capabilities = {
   connectionCaps: true,
   invalidUtf8Close: true,
   handshakeTimeout: true,
+  survivesDescriptorLimit: true,
 };
 
 const HISTORY_LIMIT = 5;
@@ -1009,6 +1012,34 @@ export function describeConformance(
         expect(Number(full.headers['retry-after'])).toBeGreaterThan(0);
         for (const client of [...mine, ...others]) await client.close();
       });
+    });
+
+    it.runIf(can.survivesDescriptorLimit)('keeps serving its members at the file-descriptor limit, and recovers', async () => {
+      const tight = await startServer({ runtime, env: storageEnv, fileLimit: 128 });
+      const port = Number(new URL(tight.baseUrl).port);
+      const flood: ReturnType<typeof connect>[] = [];
+      try {
+        const room = uniqueRoom();
+        const member = await TestClient.join(tight.wsUrl(`/ws/${room}`));
+        // More bare connections than the process may have descriptors: the kernel takes
+        // them all; the server cannot accept them all.
+        await Promise.all(
+          Array.from({ length: 300 }, () => {
+            const socket = connect(port, '127.0.0.1').on('error', () => {});
+            flood.push(socket);
+            return new Promise((resolve) => socket.once('connect', resolve).once('close', resolve));
+          }),
+        );
+        expect((await post(member, 'at the limit')).text).toBe('at the limit');
+        for (const socket of flood) socket.destroy();
+        await expectEventually(async () => (await fetch(`${tight.baseUrl}/healthz`).catch(() => undefined))?.ok === true);
+        const late = await TestClient.join(tight.wsUrl(`/ws/${room}`));
+        expect(late.welcome.history.map((m: Frame) => m.text)).toEqual(['at the limit']);
+        await Promise.all([member.close(), late.close()]);
+      } finally {
+        for (const socket of flood) socket.destroy();
+        await tight.stop();
+      }
     });
 
     describe('logs', () => {

@@ -15,6 +15,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Listen on this port (a restart that clients should find again); a free one otherwise. */
   port?: number;
+  /** Start the server with at most this many open file descriptors (`ulimit -n`). */
+  fileLimit?: number;
 }
 
 export interface RunningServer extends Launched {
@@ -72,6 +74,8 @@ export interface LaunchOptions {
   port?: number | undefined;
   /** Keeps only the newest output beyond this many characters (servers that log a lot). */
   outputLimit?: number;
+  /** At most this many open file descriptors (`ulimit -n`) for the process. */
+  fileLimit?: number | undefined;
   readyTimeoutMs?: number;
 }
 
@@ -104,7 +108,9 @@ export async function launch(
   const port = options.port ?? (await freePort());
   const scratch = mkdtempSync(join(tmpdir(), `edgechat-${options.name}-`));
   const env = { DATA_DIR: scratch, ...options.env, PORT: String(port), HOST: '127.0.0.1' };
-  const [file, ...args] = command(env);
+  const line = command(env);
+  const limited = options.fileLimit === undefined ? line : ['/bin/sh', '-c', `ulimit -n ${options.fileLimit} && exec "$@"`, 'sh', ...line];
+  const [file, ...args] = limited;
   const child = spawn(file!, args, {
     cwd: root,
     // Its own process group, signalled whole: a launcher (wrangler, a wrapper script) and
