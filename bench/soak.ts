@@ -1,0 +1,114 @@
+// npm run soak: connection churn across many rooms for a few minutes against one edgechat
+// server (SQLite, rooms let go quickly), then everything closed: does the server give back
+// what it took? Prints the server's memory, rooms and connections before, during and after.
+// Bounded: at most --connections sockets at once, for --duration seconds, on 127.0.0.1.
+import { parseArgs } from 'node:util';
+import WebSocket from 'ws';
+import { startServer } from '../test/support/server.ts';
+
+const { values: flags } = parseArgs({
+  options: {
+    runtime: { type: 'string', default: 'node' },
+    duration: { type: 'string', default: '180' },
+    connections: { type: 'string', default: '400' },
+    rooms: { type: 'string', default: '200' },
+  },
+});
+const runtime = flags.runtime as 'node' | 'bun' | 'deno';
+const durationMs = Number(flags.duration) * 1000;
+const maxOpen = Number(flags.connections);
+const roomCount = Number(flags.rooms);
+const ROOM_IDLE_TTL_MS = 1000;
+
+const server = await startServer({
+  runtime,
+  env: {
+    RATE_LIMIT_PER_SEC: '0',
+    CLIENT_RATE_PER_SEC: '0',
+    HTTP_RATE_PER_SEC: '0',
+    MAX_CONNECTIONS_PER_CLIENT: '100000',
+    ROOM_IDLE_TTL_MS: String(ROOM_IDLE_TTL_MS),
+  },
+});
+
+interface Reading {
+  rssMiB: number;
+  heapMiB: number;
+  rooms: number;
+  connections: number;
+}
+
+async function read(): Promise<Reading> {
+  const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+  const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return {
+    rssMiB: metric('process_resident_memory_bytes') / 2 ** 20,
+    heapMiB: metric('nodejs_heap_used_bytes') / 2 ** 20,
+    rooms: metric('edgechat_rooms'),
+    connections: metric('edgechat_connections'),
+  };
+}
+
+const open = new Set<WebSocket>();
+let opened = 0;
+let messages = 0;
+
+function connect(): void {
+  const room = `soak-${Math.floor(Math.random() * roomCount)}`;
+  const ws = new WebSocket(server.wsUrl(`/ws/${room}`));
+  opened += 1;
+  open.add(ws);
+  ws.on('error', () => {});
+  ws.on('close', () => open.delete(ws));
+  ws.once('message', () => {
+    if (Math.random() < 0.3) {
+      ws.send(JSON.stringify({ type: 'message', text: `soak ${opened}` }));
+      messages += 1;
+    }
+  });
+}
+
+const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Baseline: the server warmed up by one round of what is coming, then left alone.
+for (let i = 0; i < maxOpen; i++) connect();
+await settle(2000);
+for (const ws of open) ws.close();
+await settle(ROOM_IDLE_TTL_MS * 3);
+const baseline = await read();
+console.log('baseline', baseline);
+
+const started = Date.now();
+let peak = baseline;
+let nextReport = started + 10_000;
+while (Date.now() - started < durationMs) {
+  // Each tick closes a tenth of the sockets and opens new ones up to the cap.
+  for (const ws of [...open]) if (Math.random() < 0.1) ws.close();
+  while (open.size < maxOpen) connect();
+  await settle(250);
+  if (Date.now() >= nextReport) {
+    nextReport += 10_000;
+    const now = await read();
+    if (now.rssMiB > peak.rssMiB) peak = now;
+    console.log(`${Math.round((Date.now() - started) / 1000)} s`, now, `opened ${opened}, messages ${messages}`);
+  }
+}
+for (const ws of open) ws.close();
+await settle(ROOM_IDLE_TTL_MS * 3);
+const after = await read();
+await server.stop();
+
+console.log('after', after);
+const summary = [
+  `Soak (${runtime}, SQLite): ${Math.round(durationMs / 1000)} s of churn, ${opened.toLocaleString('en')} connections opened`,
+  `(at most ${maxOpen} at once) in ${roomCount} rooms, ${messages.toLocaleString('en')} messages.`,
+  `Heap used ${baseline.heapMiB.toFixed(1)} MiB before, ${peak.heapMiB.toFixed(1)} MiB at the RSS peak,`,
+  `${after.heapMiB.toFixed(1)} MiB after; RSS ${baseline.rssMiB.toFixed(1)} → ${peak.rssMiB.toFixed(1)} → ${after.rssMiB.toFixed(1)} MiB;`,
+  `rooms held after: ${after.rooms}, connections: ${after.connections}.`,
+].join(' ');
+console.log(`\n${summary}`);
+const leaked = after.rooms !== 0 || after.connections !== 0 || after.heapMiB > baseline.heapMiB * 1.5 + 5;
+if (leaked) {
+  console.error('the server did not give back what it took');
+  process.exitCode = 1;
+}
