@@ -4,10 +4,17 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
+import { fileURLToPath } from 'node:url';
+import type { MiddlewareHandler } from 'hono';
+import type { GetConnInfo } from 'hono/conninfo';
+import type { WSContext } from 'hono/ws';
+import { createApp } from '../core/app.ts';
 import { ConfigError, readConfig, type Config } from '../core/config.ts';
 import { ConnectionCounter } from '../core/connections.ts';
 import { logEvent } from '../core/log.ts';
+import { localRooms, type Upgrade } from '../core/local-rooms.ts';
 import type { RoomRegistry } from '../core/registry.ts';
+import type { Connection } from '../core/room.ts';
 import { SqlStorage } from '../core/sql-store.ts';
 import { MemoryStorage, type Storage } from '../core/store.ts';
 import { openSqlite, type SqliteOptions } from './sqlite.ts';
@@ -40,6 +47,31 @@ function openStorage(config: Config, sqlite: SqliteOptions): Storage {
   // At once rather than on the first join: a database that cannot be used stops start-up.
   storage.prepare();
   return storage;
+}
+
+/** What differs between the runtimes in the app they serve. */
+export interface ProcessAppParts {
+  config: Config;
+  registry: RoomRegistry;
+  connections: ConnectionCounter;
+  upgrade: Upgrade;
+  toConnection: (ws: WSContext) => Connection;
+  /** The runtime's static-file middleware (Hono's serveStatic for it). */
+  serveStatic: (options: { root: string }) => MiddlewareHandler;
+  connInfo: GetConnInfo;
+}
+
+/** The app of a runtime with a process: rooms in this process, /metrics, and static/. */
+export function createProcessApp(parts: ProcessAppParts) {
+  const { config, registry, connections, upgrade, toConnection, serveStatic, connInfo } = parts;
+  return createApp({
+    config,
+    rooms: localRooms(registry, upgrade, toConnection),
+    metrics: () => registry.renderMetrics(processMetrics()),
+    assets: serveStatic({ root: fileURLToPath(new URL('../../static', import.meta.url)) }),
+    connInfo,
+    connections,
+  });
 }
 
 /** Memory and CPU of this process, appended to /metrics. */

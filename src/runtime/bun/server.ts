@@ -2,16 +2,14 @@
 // the frame size limit itself and frames each broadcast once for the whole room (topic
 // publish, see Fanout); protocol pings and graceful shutdown are done here.
 import type { ServerWebSocket } from 'bun';
-import { fileURLToPath } from 'node:url';
 import { getConnInfo, serveStatic, upgradeWebSocket, websocket, type BunWebSocketData } from 'hono/bun';
 import type { WSContext } from 'hono/ws';
-import { createApp } from '../../core/app.ts';
-import { localRooms, type Upgrade } from '../../core/local-rooms.ts';
+import type { Upgrade } from '../../core/local-rooms.ts';
 import { logEvent } from '../../core/log.ts';
 import { Close } from '../../core/protocol.ts';
 import { RoomRegistry } from '../../core/registry.ts';
 import type { Connection } from '../../core/room.ts';
-import { exitOnSignals, processMetrics, startHeartbeat, startUp } from '../process.ts';
+import { createProcessApp, exitOnSignals, startHeartbeat, startUp } from '../process.ts';
 
 type Socket = ServerWebSocket<BunWebSocketData>;
 
@@ -46,13 +44,14 @@ function toConnection(context: WSContext): BunConnection {
   };
 }
 
-const app = createApp({
+const app = createProcessApp({
   config,
-  rooms: localRooms(registry, upgradeWebSocket as Upgrade, toConnection),
-  metrics: () => registry.renderMetrics(processMetrics()),
-  assets: serveStatic({ root: fileURLToPath(new URL('../../../static', import.meta.url)) }),
-  connInfo: getConnInfo,
+  registry,
   connections,
+  upgrade: upgradeWebSocket as Upgrade,
+  toConnection,
+  serveStatic,
+  connInfo: getConnInfo,
 });
 
 // Open sockets, for the heartbeat and for shutdown.

@@ -2,17 +2,15 @@
 // upgrade has no frame size limit we can set, so frames are measured here; protocol
 // pings are Deno's own (idleTimeout); and graceful shutdown.
 /// <reference lib="deno.ns" />
-import { fileURLToPath } from 'node:url';
 import { getConnInfo, serveStatic, upgradeWebSocket } from 'hono/deno';
 import type { Context } from 'hono';
 import type { WSContext } from 'hono/ws';
-import { createApp } from '../../core/app.ts';
-import { localRooms, type Upgrade } from '../../core/local-rooms.ts';
+import type { Upgrade } from '../../core/local-rooms.ts';
 import { logEvent } from '../../core/log.ts';
 import { Close } from '../../core/protocol.ts';
 import { RoomRegistry } from '../../core/registry.ts';
 import type { Connection } from '../../core/room.ts';
-import { exitOnSignals, processMetrics, startUp } from '../process.ts';
+import { createProcessApp, exitOnSignals, startUp } from '../process.ts';
 
 const { config, storage, connections } = startUp();
 const registry = new RoomRegistry(config, storage);
@@ -75,13 +73,14 @@ const upgrade: Upgrade = (c, events) =>
     { idleTimeout: (2 * config.pingIntervalMs) / 1000 },
   );
 
-const app = createApp({
+const app = createProcessApp({
   config,
-  rooms: localRooms(registry, upgrade, toConnection),
-  metrics: () => registry.renderMetrics(processMetrics()),
-  assets: serveStatic({ root: fileURLToPath(new URL('../../../static', import.meta.url)) }),
-  connInfo: getConnInfo,
+  registry,
   connections,
+  upgrade: upgrade,
+  toConnection,
+  serveStatic,
+  connInfo: getConnInfo,
 });
 
 const server = Deno.serve(

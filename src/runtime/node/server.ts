@@ -5,17 +5,15 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Context } from 'hono';
 import type { WSContext } from 'hono/ws';
-import { createApp } from '../../core/app.ts';
-import { localRooms, type Upgrade } from '../../core/local-rooms.ts';
+import type { Upgrade } from '../../core/local-rooms.ts';
 import { logEvent } from '../../core/log.ts';
 import { RoomRegistry } from '../../core/registry.ts';
 import type { Connection } from '../../core/room.ts';
 import { commitBeforeSending, NodeConnection, textFrame } from './socket.ts';
-import { exitOnSignals, processMetrics, startHeartbeat, startUp } from '../process.ts';
+import { createProcessApp, exitOnSignals, startHeartbeat, startUp } from '../process.ts';
 
 // Messages are committed once per turn, just before the turn's frames are sent.
 const { config, storage, connections } = startUp({ commitPerTurn: true });
@@ -51,13 +49,14 @@ const upgrade: Upgrade = async (c, events) => {
   return response;
 };
 
-const app = createApp({
+const app = createProcessApp({
   config,
-  rooms: localRooms(registry, upgrade, toConnection),
-  metrics: () => registry.renderMetrics(processMetrics()),
-  assets: serveStatic({ root: fileURLToPath(new URL('../../../static', import.meta.url)) }),
-  connInfo: getConnInfo,
+  registry,
   connections,
+  upgrade: upgrade,
+  toConnection,
+  serveStatic,
+  connInfo: getConnInfo,
 });
 
 /**
