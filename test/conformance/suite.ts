@@ -474,7 +474,7 @@ export function describeConformance(
         }
       });
 
-      it.runIf(can.seesClientForwardedProto)('believes X-Forwarded-Proto for the Origin check only with TRUST_PROXY=true', async () => {
+      if (can.seesClientForwardedProto) it('believes X-Forwarded-Proto for the Origin check only with TRUST_PROXY=true', async () => {
         const { host } = new URL(server.baseUrl);
         const headers = { Origin: `https://${host}`, 'X-Forwarded-Proto': 'https' };
         const refusal = await TestClient.refused(server.wsUrl(`/ws/${uniqueRoom()}`), { headers });
@@ -495,7 +495,7 @@ export function describeConformance(
         expect(answer.status).toBe(101);
       });
 
-      it.runIf(can.seesMalformedUpgrades)('refuses malformed upgrades with bad_upgrade, never a 500', async () => {
+      if (can.seesMalformedUpgrades) it('refuses malformed upgrades with bad_upgrade, never a 500', async () => {
         const path = `/ws/${uniqueRoom()}`;
         const { 'Sec-WebSocket-Key': _key, ...keyless } = UPGRADE;
         for (const headers of [keyless, { ...UPGRADE, 'Sec-WebSocket-Key': 'short' }, { ...UPGRADE, Connection: 'keep-alive' }]) {
@@ -772,7 +772,7 @@ export function describeConformance(
         await expectServing();
       });
 
-      it.runIf(can.invalidUtf8Close)('closes with 1007 a text frame that is not valid UTF-8, and serves the others on', async () => {
+      if (can.invalidUtf8Close) it('closes with 1007 a text frame that is not valid UTF-8, and serves the others on', async () => {
         const room = uniqueRoom();
         const ann = await join(room);
         const bob = await join(room);
@@ -968,7 +968,7 @@ export function describeConformance(
         expect((await getFrom('127.0.0.4', `${limited.baseUrl}/healthz`)).status).toBe(200);
       });
 
-      it.runIf(can.handshakeTimeout)('drops connections that send no whole request within HANDSHAKE_TIMEOUT_MS', async () => {
+      if (can.handshakeTimeout) it('drops connections that send no whole request within HANDSHAKE_TIMEOUT_MS', async () => {
         const port = Number(new URL(limited.baseUrl).port);
         const closed = (socket: ReturnType<typeof connect>) => new Promise((resolve) => socket.once('close', resolve));
         const member = await joinFrom('127.0.0.10', uniqueRoom());
@@ -987,7 +987,7 @@ export function describeConformance(
         await member.close();
       });
 
-      it.runIf(can.connectionCaps)('caps open connections per client (429) and in all (503), before the upgrade', async () => {
+      if (can.connectionCaps) it('caps open connections per client (429) and in all (503), before the upgrade', async () => {
         const room = uniqueRoom();
         const mine = [];
         for (let i = 0; i < 3; i++) mine.push(await joinFrom('127.0.0.6', room));
@@ -1014,7 +1014,7 @@ export function describeConformance(
       });
     });
 
-    it.runIf(can.survivesDescriptorLimit)('keeps serving its members at the file-descriptor limit, and recovers', async () => {
+    if (can.survivesDescriptorLimit) it('keeps serving its members at the file-descriptor limit, and recovers', async () => {
       const tight = await startServer({ runtime, env: storageEnv, fileLimit: 128 });
       const port = Number(new URL(tight.baseUrl).port);
       const flood: ReturnType<typeof connect>[] = [];

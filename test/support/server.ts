@@ -150,7 +150,12 @@ export async function launch(
     const timer = killAfterMs === undefined ? undefined : setTimeout(() => signalGroup('SIGKILL'), killAfterMs);
     const code = await exited;
     clearTimeout(timer);
-    signalGroup('SIGKILL'); // anything a wrapper left behind
+    // Anything the leader left behind (workerd under wrangler) goes too, and is gone before
+    // this resolves: a server started next on the same DATA_DIR must find its files free.
+    signalGroup('SIGKILL');
+    for (let tries = 0; tries < 100 && groupAlive(child.pid!); tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     return code;
   };
   const baseUrl = `http://127.0.0.1:${port}`;
@@ -192,4 +197,14 @@ export async function launch(
     exited,
     stop,
   };
+}
+
+/** Whether any process of the group led by `pid` is still there. */
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
