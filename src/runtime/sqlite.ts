@@ -7,8 +7,8 @@ export interface SqliteOptions {
    * Commit once per event-loop turn instead of once per transaction: a commit costs about
    * 30 µs, mostly in writing pages, and a busy room appends several messages a turn. Only
    * for a runtime that calls `flush` before anything it has said about them leaves the
-   * process (Node, whose sockets are uncorked once per turn), so that a crash can never
-   * lose a message someone has already received.
+   * process (Node uncorks its sockets once per turn, Bun holds its socket operations until
+   * then), so that a crash can never lose a message someone has already received.
    */
   commitPerTurn?: boolean;
 }

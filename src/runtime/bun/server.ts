@@ -13,7 +13,33 @@ import { createProcessApp, exitOnSignals, startHeartbeat, startUp } from '../pro
 
 type Socket = ServerWebSocket<BunWebSocketData>;
 
-const { config, storage, connections } = startUp();
+// With SQLite, messages are committed once per turn, and every socket operation of the turn
+// waits for that commit (see `held` below).
+const { config, storage, connections } = startUp({ commitPerTurn: true });
+
+/**
+ * Socket operations held until the turn's messages are committed: Bun sends a frame as
+ * soon as the handler that made it returns, so a frame sent at once could announce a
+ * message that a crash before the commit would take back. One queue for every socket keeps
+ * the order of the calls (a subscribe after a publish still misses it), and an operation on
+ * a socket that has closed meanwhile is simply dropped.
+ */
+const held: (() => void)[] = [];
+function afterCommit(operation: () => void): void {
+  if (held.length === 0) setImmediate(releaseHeld);
+  held.push(operation);
+}
+function releaseHeld(): void {
+  storage.flush();
+  for (const operation of held.splice(0)) {
+    try {
+      operation();
+    } catch {
+      // the socket closed meanwhile
+    }
+  }
+}
+const run: (operation: () => void) => void = config.storage === 'sqlite' ? afterCommit : (operation) => operation();
 
 /** A Connection that keeps its socket, for the room's fan-out below. */
 interface BunConnection extends Connection {
@@ -26,9 +52,12 @@ const socketOf = (connection: Connection) => (connection as BunConnection).ws;
 // The registry has no `encode`, so every payload is the room's string: a text frame.
 const registry = new RoomRegistry(config, storage, {
   fanout: (room) => ({
-    add: (connection) => socketOf(connection).subscribe(room),
+    add: (connection) => run(() => socketOf(connection).subscribe(room)),
     publish: (payload, except) =>
-      except ? socketOf(except).publishText(room, payload as string) : server.publish(room, payload as string),
+      run(() => {
+        if (except) socketOf(except).publishText(room, payload as string);
+        else server.publish(room, payload as string);
+      }),
   }),
 });
 
@@ -36,8 +65,8 @@ function toConnection(context: WSContext): BunConnection {
   const ws = context.raw as Socket;
   return {
     ws,
-    send: (payload) => ws.sendText(payload as string),
-    close: (code, reason) => ws.close(code, reason),
+    send: (payload) => run(() => ws.sendText(payload as string)),
+    close: (code, reason) => run(() => ws.close(code, reason)),
     get bufferedAmount() {
       return ws.getBufferedAmount();
     },
