@@ -23,7 +23,7 @@ import { openSqlite, type SqliteOptions } from './sqlite.ts';
 const SHUTDOWN_GRACE_MS = 4000;
 
 /** The database file inside DATA_DIR. */
-export const DATABASE_FILE = 'edgechat.db';
+const DATABASE_FILE = 'edgechat.db';
 
 /** Start-up: the configuration and the rooms' storage; on a problem, one line on stderr and exit 1. */
 export function startUp(sqlite: SqliteOptions = {}): { config: Config; storage: Storage; connections: ConnectionCounter } {
