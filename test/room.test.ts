@@ -3,6 +3,7 @@
 // resume, which the conformance suite covers over the wire as well.
 import { describe, expect, it } from 'vitest';
 import type { Config } from '../src/core/config.ts';
+import { LocalHub } from '../src/core/hub.ts';
 import { MemoryStore } from '../src/core/store.ts';
 import { Metrics } from '../src/core/metrics.ts';
 import { FLOOD_LIMIT, MAX_BUFFERED_BYTES, Room, type Connection } from '../src/core/room.ts';
@@ -35,13 +36,14 @@ const baseConfig = { historyLimit: 3, maxText: 10, maxRoomMembers: 3, rateBurst:
 function makeRoom(config: Partial<Config> = {}, now = () => 1_000) {
   const merged = { ...baseConfig, ...config };
   const metrics = new Metrics();
-  const room = new Room({ name: 'r', config: merged, store: new MemoryStore('r', merged.historyLimit), metrics, now });
+  const hub = new LocalHub(new MemoryStore('r', merged.historyLimit));
+  const room = new Room({ name: 'r', config: merged, hub, metrics, now });
   const join = (name?: string, extra = {}) => {
     const connection = new RecordingConnection();
     room.join(connection, { name, ...extra });
     return connection;
   };
-  return { room, metrics, join };
+  return { room, hub, metrics, join };
 }
 
 const say = (room: Room, connection: Connection, text: string) =>
@@ -62,13 +64,13 @@ describe('Room', () => {
   });
 
   it('closes with 1011 a connection that fails during its welcome, and keeps it out', () => {
-    const { room, join } = makeRoom();
+    const { room, hub, join } = makeRoom();
     const ann = join('ann');
     const broken = new RecordingConnection();
     broken.failing = true;
     expect(room.join(broken, { name: 'broken' })).toBeUndefined();
     expect(broken.closedWith).toEqual([1011, 'internal_error']);
-    expect(room.info().members).toEqual([ann.frames[0].you]);
+    expect(hub.info().members).toEqual([ann.frames[0].you]);
   });
 
   it('closes with 1013 slow_consumer a member over 1 MiB of unsent output, after the broadcast', () => {
@@ -123,7 +125,7 @@ describe('Room', () => {
     const restored = new RecordingConnection();
     woken.room.restore(restored, ann.remembered!, 'client-a');
     expect(restored.frames).toEqual([]);
-    expect(woken.room.info().members).toEqual([ann.remembered]);
+    expect(woken.hub.info().members).toEqual([ann.remembered]);
     say(woken.room, restored, 'back');
     expect(restored.of('message')[0].from).toEqual(ann.remembered);
   });
@@ -181,20 +183,20 @@ describe('Room', () => {
   });
 
   it('resumes only within the same epoch and the retained history', () => {
-    const { room, join } = makeRoom();
+    const { room, hub, join } = makeRoom();
     const ann = join('ann');
     for (const text of ['1', '2', '3', '4', '5']) say(room, ann, text);
-    const { epoch } = room.info();
+    const { epoch } = hub.info();
     const welcome = (extra: object) => join('x', extra).frames[0];
     expect(welcome({ since: 2, epoch })).toMatchObject({ recovered: true, seq: 5 });
     expect(welcome({ since: 2, epoch }).history.map((m: any) => m.seq)).toEqual([3, 4, 5]);
   });
 
   it('says recovered false when the missed messages are no longer retained', () => {
-    const { room, join } = makeRoom({ maxRoomMembers: 10 });
+    const { room, hub, join } = makeRoom({ maxRoomMembers: 10 });
     const ann = join('ann');
     for (const text of ['1', '2', '3', '4', '5']) say(room, ann, text);
-    const back = join('x', { since: 1, epoch: room.info().epoch }).frames[0];
+    const back = join('x', { since: 1, epoch: hub.info().epoch }).frames[0];
     expect(back.recovered).toBe(false);
     expect(back.history.map((m: any) => m.seq)).toEqual([3, 4, 5]);
   });

@@ -21,8 +21,8 @@ export function localRooms(
   toConnection: (ws: WSContext) => Connection,
 ): RoomBackend {
   return {
-    info: (name) => registry.find(name)?.info(),
-    messages: (name, query) => registry.find(name)?.messages(query),
+    info: async (name) => (await registry.find(name))?.info(),
+    messages: async (name, query) => (await registry.find(name))?.messages(query),
     connect: (c, name, join, lease) => {
       let room: Room | undefined;
       let connection: Connection;

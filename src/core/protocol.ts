@@ -99,7 +99,7 @@ export type ClientFrame = z.infer<typeof ClientFrame>;
 
 // ---- server → client ----
 
-export const ErrorCode = z.enum(['bad_json', 'bad_message', 'bad_text', 'bad_name', 'rate_limited']);
+export const ErrorCode = z.enum(['bad_json', 'bad_message', 'bad_text', 'bad_name', 'rate_limited', 'unavailable']);
 export type ErrorCode = z.infer<typeof ErrorCode>;
 
 export const Welcome = z.object({
@@ -160,6 +160,7 @@ export const HttpErrorCode = z.enum([
   'rate_limited',
   'too_many_connections',
   'server_full',
+  'unavailable',
   'upgrade_required',
   'not_found',
   'internal',
@@ -191,6 +192,7 @@ export const Close = {
   policyViolation: 1008,
   tooBig: 1009,
   internalError: 1011,
+  serviceRestart: 1012,
   tryAgainLater: 1013,
 } as const;
 

@@ -1,14 +1,14 @@
 // The rooms of one process, by normalised name. A room is made when it is joined and let go
-// ROOM_IDLE_TTL_MS after its last member left; its history stays in Storage (in memory
-// mode it goes with the room, and a room made again later starts a new epoch, which tells
-// resuming clients that its history is gone). Readers are served from what exists and
-// never make a room.
+// ROOM_IDLE_TTL_MS after its last member left; its history stays with the engine (in
+// memory mode it goes with the room, and a room made again later starts a new epoch, which
+// tells resuming clients that its history is gone). Readers are served from what exists
+// and never make a room.
 import type { Config } from './config.ts';
 import { logEvent } from './log.ts';
 import { ClientBuckets } from './rate-limit.ts';
 import { Metrics } from './metrics.ts';
-import { findForReaders, Room, type Fanout, type RoomOptions, type RoomReader } from './room.ts';
-import type { Storage } from './store.ts';
+import type { Engine } from './engine.ts';
+import { Room, type Fanout, type RoomOptions, type RoomReader } from './room.ts';
 
 export class RoomRegistry {
   readonly metrics = new Metrics();
@@ -19,7 +19,7 @@ export class RoomRegistry {
 
   constructor(
     private readonly config: Config,
-    private readonly storage: Storage,
+    private readonly engine: Engine,
     private readonly transport: {
       /** See RoomOptions.encode. */
       encode?: RoomOptions['encode'];
@@ -41,7 +41,7 @@ export class RoomRegistry {
       room = new Room({
         name,
         config: this.config,
-        store: this.storage.open(name),
+        hub: this.engine.open(name),
         metrics: this.metrics,
         encode: this.transport.encode,
         fanout: this.transport.fanout?.(name),
@@ -54,9 +54,9 @@ export class RoomRegistry {
     return room;
   }
 
-  /** The room `name` as readers see it, if it exists; see findForReaders. */
-  find(name: string): RoomReader | undefined {
-    return findForReaders(this.rooms.get(name), this.storage, name);
+  /** The room `name` as readers see it, if it exists; see Engine.reader. */
+  find(name: string): RoomReader | undefined | Promise<RoomReader | undefined> {
+    return this.engine.reader(name, this.rooms.get(name));
   }
 
   connections(): number {
@@ -84,7 +84,7 @@ export class RoomRegistry {
         this.idleTimers.delete(room);
         if (room.size === 0 && this.rooms.get(room.name) === room) {
           this.rooms.delete(room.name);
-          this.storage.release(room.store);
+          this.engine.release(room.hub);
           logEvent('room_released', { room: room.name });
         }
       }, this.config.roomIdleTtlMs),

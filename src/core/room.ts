@@ -1,9 +1,11 @@
-// One chat room: its members, sequence numbers and history, and the protocol rules for
-// every inbound frame. It knows sockets only through the small Connection interface, and
-// all of its state is either in the RoomStore or rebuilt from the open connections
+// One chat room as this instance holds it: the members connected here, and the protocol
+// rules for every inbound frame. It knows sockets only through the small Connection
+// interface, and what other instances must see (history, the member list, events) only
+// through its RoomHub. All of its state is in the hub or rebuilt from the open connections
 // (restore), so a Durable Object that hibernates can wake it up again.
 import type { Config } from './config.ts';
-import type { HistoryQuery, ResumeRequest, RoomStore, Storage } from './store.ts';
+import { LocalHub, type HubListener, type RoomEvent, type RoomHub, type Snapshot } from './hub.ts';
+import type { HistoryQuery, ResumeRequest, RoomStore } from './store.ts';
 import type { Metrics } from './metrics.ts';
 import { randomId } from './ids.ts';
 import { logEvent } from './log.ts';
@@ -17,11 +19,9 @@ import {
   type ErrorCode,
   type ErrorFrame,
   type Member,
-  type Presence,
   type RoomInfo,
   type RoomMessages,
   type ServerFrame,
-  type Typing,
   type Welcome,
 } from './protocol.ts';
 
@@ -62,7 +62,9 @@ export type RoomConfig = Pick<
 export interface RoomOptions {
   name: string;
   config: RoomConfig;
-  store: RoomStore;
+  /** The room's shared side; or else a LocalHub over `store`. */
+  hub?: RoomHub;
+  store?: RoomStore;
   metrics: Metrics;
   /**
    * Turns a frame's JSON into what is handed to every recipient's `send`, once per
@@ -92,6 +94,8 @@ export const FLOOD_LIMIT = 50;
 type CloseWith = readonly [code: number, reason: string];
 const SLOW_CONSUMER: CloseWith = [Close.tryAgainLater, 'slow_consumer'];
 const INTERNAL_ERROR: CloseWith = [Close.internalError, 'internal_error'];
+/** How long a client is asked to wait when the hub cannot take a message. */
+const UNAVAILABLE_RETRY_MS = 1000;
 const PONG = JSON.stringify({ type: 'pong' } satisfies ServerFrame);
 /** The client of a connection that came without one (tests driving a Room directly). */
 const UNKNOWN_CLIENT = 'unknown';
@@ -102,11 +106,13 @@ interface MemberState {
   client: string;
   bucket: TokenBucket | undefined;
   limitedInARow: number;
+  /** Events that arrived while its welcome was on its way (a hub in another process). */
+  pending: RoomEvent[] | undefined;
 }
 
-export class Room {
+export class Room implements HubListener {
   readonly name: string;
-  readonly store: RoomStore;
+  readonly hub: RoomHub;
   private readonly config: RoomConfig;
   private readonly metrics: Metrics;
   private readonly encode: (text: string) => string | Uint8Array;
@@ -115,11 +121,16 @@ export class Room {
   private readonly onEmpty: (room: Room) => void;
   private readonly now: () => number;
   private readonly members = new Map<Connection, MemberState>();
+  /** Each member's connection by member id, for events that are about a member. */
+  private readonly connectionOf = new Map<string, Connection>();
 
   constructor(options: RoomOptions) {
     this.name = options.name;
     this.config = options.config;
-    this.store = options.store;
+    const hub = options.hub ?? (options.store && new LocalHub(options.store));
+    if (!hub) throw new Error('a Room needs a hub or a store');
+    this.hub = hub;
+    hub.listener = this;
     this.metrics = options.metrics;
     this.encode = options.encode ?? ((text) => text);
     this.fanout = options.fanout;
@@ -138,15 +149,15 @@ export class Room {
 
   /** Whether readers see the room: it has members or stored messages. */
   get exists(): boolean {
-    return this.members.size > 0 || this.store.seq > 0;
+    return this.hub.exists;
   }
 
-  info(): RoomInfo {
-    return describeRoom(this.store, this.memberList());
+  info(): RoomInfo | Promise<RoomInfo> {
+    return this.hub.info();
   }
 
-  messages(query: HistoryQuery): RoomMessages {
-    return pageOf(this.store, query);
+  messages(query: HistoryQuery): RoomMessages | Promise<RoomMessages> {
+    return this.hub.messages(query);
   }
 
   /**
@@ -159,47 +170,77 @@ export class Room {
       return undefined;
     }
     const member: Member = { id: `u_${randomId(8)}`, name: request.name ?? `guest-${randomId(4)}` };
-    this.restore(connection, member, request.client ?? UNKNOWN_CLIENT);
+    const state = this.attach(connection, member, request.client ?? UNKNOWN_CLIENT, this.now());
+    connection.remember?.(member);
     try {
-      this.welcome(connection, member, request);
+      const snapshot = this.hub.join(member, request, this.config.historyLimit);
+      if (!(snapshot instanceof Promise)) {
+        this.welcome(connection, state, snapshot);
+        return this.memberOf(connection);
+      }
+      // Until the welcome is sent, what happens in the room waits for this member.
+      state.pending = [];
+      snapshot.then(
+        (taken) => this.welcome(connection, state, taken),
+        (error) => this.drop(connection, state, error, [Close.tryAgainLater, 'unavailable']),
+      );
     } catch (error) {
-      logEvent('ws_fault', { room: this.name, member: member.id, error: String(error) });
-      this.remove(connection, ...INTERNAL_ERROR);
+      this.drop(connection, state, error, INTERNAL_ERROR);
       return undefined;
     }
-    return this.memberOf(connection);
+    return member;
   }
 
-  private welcome(connection: Connection, member: Member, request: JoinRequest): void {
-    connection.remember?.(member);
-    const { epoch, seq, history, recovered } = this.store.resume(request, this.config.historyLimit);
+  private welcome(connection: Connection, state: MemberState, snapshot: Snapshot): void {
+    if (this.members.get(connection) !== state) return; // gone before its welcome
+    const { epoch, seq, history, recovered, members } = snapshot;
     const welcome: Welcome = {
       type: 'welcome',
       room: this.name,
       epoch,
       seq,
-      you: member,
-      members: this.memberList(),
+      you: state.member,
+      members,
       history,
       ...(recovered !== undefined && { recovered }),
     };
+    const pending = state.pending;
+    state.pending = undefined;
     this.send(connection, JSON.stringify(welcome satisfies ServerFrame));
-    logEvent('ws_open', { room: this.name, member: member.id });
-    this.announce('join', member, connection);
+    logEvent('ws_open', { room: this.name, member: state.member.id });
+    this.fanout?.add(connection);
+    for (const event of pending ?? []) {
+      if (event.order > snapshot.order && this.members.has(connection)) this.send(connection, event.frame);
+    }
+  }
+
+  /** A join that failed: this connection goes, and nobody else notices. */
+  private drop(connection: Connection, state: MemberState, error: unknown, [code, reason]: CloseWith): void {
+    logEvent('ws_fault', { room: this.name, member: state.member.id, error: String(error) });
+    this.remove(connection, code, reason);
   }
 
   /** Re-attaches a member that is already connected (after hibernation), silently. */
   restore(connection: Connection, member: Member, client: string, joinedAt = this.now()): void {
+    this.attach(connection, member, client, joinedAt);
+    this.hub.restore(member);
+    this.fanout?.add(connection);
+  }
+
+  private attach(connection: Connection, member: Member, client: string, joinedAt: number): MemberState {
     const { rateBurst, ratePerSecond } = this.config;
     const limited = rateBurst > 0 && ratePerSecond > 0;
-    this.members.set(connection, {
+    const state: MemberState = {
       member,
       joinedAt,
       client,
       bucket: limited ? new TokenBucket(rateBurst, ratePerSecond, this.now()) : undefined,
       limitedInARow: 0,
-    });
-    this.fanout?.add(connection);
+      pending: undefined,
+    };
+    this.members.set(connection, state);
+    this.connectionOf.set(member.id, connection);
+    return state;
   }
 
   /** The member behind a connection, if it is in this room. */
@@ -225,21 +266,35 @@ export class Room {
     if (!state) return;
     this.members.delete(connection);
     this.logClose(state, code);
-    this.announce('leave', state.member, connection);
+    // The leave is about this connection, which a fan-out must skip even though it is closed.
+    this.hub.leave(state.member);
+    this.connectionOf.delete(state.member.id);
     if (this.members.size === 0) this.onEmpty(this);
   }
 
   /**
    * Closes every connection with 1001 so that clients reconnect and resume elsewhere.
-   * Nobody is told of the others leaving: they are all going.
+   * Members on other instances are told of their leaving; those here are all going.
    */
   shutdown(): void {
+    this.closeAll(Close.goingAway, 'server_shutdown');
+  }
+
+  /** HubListener: the room's storage was lost; every member resumes into the new epoch. */
+  reset(): void {
+    this.closeAll(Close.serviceRestart, 'storage_lost');
+  }
+
+  private closeAll(code: number, reason: string): void {
     const states = [...this.members];
     this.members.clear();
+    this.connectionOf.clear();
     for (const [connection, state] of states) {
-      closeQuietly(connection, Close.goingAway, 'server_shutdown');
-      this.logClose(state, Close.goingAway);
+      closeQuietly(connection, code, reason);
+      this.logClose(state, code);
+      this.hub.leave(state.member);
     }
+    if (states.length > 0) this.onEmpty(this);
   }
 
   private logClose(state: MemberState, code: number) {
@@ -275,10 +330,8 @@ export class Room {
     switch (frame.data.type) {
       case 'message':
         return this.post(connection, state.member, frame.data.text, frame.data.cid);
-      case 'typing': {
-        const typing: Typing = { type: 'typing', from: state.member, active: frame.data.active };
-        return this.broadcast(JSON.stringify(typing satisfies ServerFrame), connection);
-      }
+      case 'typing':
+        return this.hub.typing(state.member, frame.data.active);
       case 'rename':
         return this.rename(connection, state, frame.data.name);
       case 'ping':
@@ -326,9 +379,25 @@ export class Room {
     if (text.length > maxText && [...text].length > maxText) {
       return this.reject(connection, 'bad_text', `text is longer than ${maxText} characters`, cid);
     }
-    const message = this.store.append({ from, text, ts: this.now(), cid });
-    this.metrics.messagesAccepted += 1;
-    this.broadcast(JSON.stringify(message satisfies ServerFrame));
+    const posted = this.hub.post({ from, text, ts: this.now(), cid });
+    if (!(posted instanceof Promise)) {
+      this.metrics.messagesAccepted += 1;
+      return;
+    }
+    posted.then(
+      () => (this.metrics.messagesAccepted += 1),
+      () => {
+        this.metrics.rejected('unavailable');
+        if (!this.members.has(connection)) return;
+        this.sendError(connection, {
+          type: 'error',
+          code: 'unavailable',
+          message: 'the room cannot take messages right now; try again',
+          ...(cid !== undefined && { cid }),
+          retryAfterMs: UNAVAILABLE_RETRY_MS,
+        });
+      },
+    );
   }
 
   private rename(connection: Connection, state: MemberState, requested: string) {
@@ -338,12 +407,7 @@ export class Room {
     }
     state.member = { id: state.member.id, name: name.data };
     connection.remember?.(state.member);
-    this.announce('rename', state.member, connection);
-  }
-
-  private announce(event: Presence['event'], member: Member, about: Connection) {
-    const presence: Presence = { type: 'presence', event, member, count: this.members.size };
-    this.broadcast(JSON.stringify(presence satisfies ServerFrame), about);
+    this.hub.rename(state.member);
   }
 
   private reject(connection: Connection, code: ErrorCode, message: string, cid?: string) {
@@ -360,13 +424,23 @@ export class Room {
     if (problem) this.remove(connection, ...problem);
   }
 
-  /** Sends one frame to every member except `except`, encoded once for all of them. */
-  private broadcast(text: string, except?: Connection): void {
-    const payload = this.encode(text);
+  /**
+   * HubListener: one event of the room, to every member here but the one it is about,
+   * encoded once for all of them.
+   */
+  deliver(event: RoomEvent): void {
+    // Nobody here (a fan-out may still reach sockets that are closing: not for this).
+    if (this.members.size === 0) return;
+    const payload = this.encode(event.frame);
+    const except = event.about === undefined ? undefined : this.connectionOf.get(event.about);
     this.fanout?.publish(payload, except);
     let dropped: [Connection, number, string][] | undefined;
-    for (const connection of this.members.keys()) {
+    for (const [connection, state] of this.members) {
       if (connection === except) continue;
+      if (state.pending) {
+        state.pending.push(event);
+        continue;
+      }
       // After a fan-out the frame is on its way to everyone; only the queues are left to check.
       const problem = this.fanout ? backlogged(connection) : this.trySend(connection, payload);
       if (problem) (dropped ??= []).push([connection, ...problem]);
@@ -392,33 +466,10 @@ export class Room {
     this.leave(connection, code);
   }
 
-  private memberList(): Member[] {
-    return Array.from(this.members.values(), (state) => state.member);
-  }
-
 }
 
 /** What the HTTP API reads of a room. */
 export type RoomReader = Pick<Room, 'info' | 'messages'>;
-
-/**
- * A room as readers find it: the room in memory, or else what storage has of it; nothing
- * when neither has members or messages (the API's 404 no_room). Creates nothing.
- */
-export function findForReaders(held: Room | undefined, storage: Storage, name: string): RoomReader | undefined {
-  if (held) return held.exists ? held : undefined;
-  const stored = storage.find(name);
-  if (!stored || stored.seq === 0) return undefined;
-  return { info: () => describeRoom(stored, []), messages: (query) => pageOf(stored, query) };
-}
-
-function describeRoom(store: RoomStore, members: Member[]): RoomInfo {
-  return { room: store.room, count: members.length, members, seq: store.seq, epoch: store.epoch };
-}
-
-function pageOf(store: RoomStore, query: HistoryQuery): RoomMessages {
-  return { room: store.room, epoch: store.epoch, messages: store.history(query) };
-}
 
 /** Slow-consumer close when more output is queued for `connection` than it may have. */
 function backlogged(connection: Connection): CloseWith | undefined {

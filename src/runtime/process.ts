@@ -9,6 +9,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { GetConnInfo } from 'hono/conninfo';
 import type { WSContext } from 'hono/ws';
 import { createApp } from '../core/app.ts';
+import { LocalEngine, type Engine } from '../core/engine.ts';
 import { ConfigError, readConfig, type Config } from '../core/config.ts';
 import { ConnectionCounter } from '../core/connections.ts';
 import { logEvent } from '../core/log.ts';
@@ -25,13 +26,13 @@ const SHUTDOWN_GRACE_MS = 4000;
 /** The database file inside DATA_DIR. */
 const DATABASE_FILE = 'edgechat.db';
 
-/** Start-up: the configuration and the rooms' storage; on a problem, one line on stderr and exit 1. */
-export function startUp(sqlite: SqliteOptions = {}): { config: Config; storage: Storage; connections: ConnectionCounter } {
+/** Start-up: the configuration and the rooms' engine; on a problem, one line on stderr and exit 1. */
+export function startUp(sqlite: SqliteOptions = {}): { config: Config; engine: Engine; connections: ConnectionCounter } {
   let config: Config | undefined;
   try {
     config = readConfig(process.env);
     const connections = new ConnectionCounter(config.maxConnectionsPerClient, config.maxConnections);
-    return { config, storage: openStorage(config, sqlite), connections };
+    return { config, engine: new LocalEngine(openStorage(config, sqlite)), connections };
   } catch (error) {
     const problem = error instanceof ConfigError ? error.message : `cannot open storage in DATA_DIR=${config?.dataDir}: ${String(error)}`;
     console.error(`edgechat: ${problem}`);
@@ -133,7 +134,7 @@ export interface Drainable {
  * resume, the storage is closed once the sockets are gone (or the grace period is over),
  * and the process exits.
  */
-export function exitOnSignals(registry: RoomRegistry, storage: Storage, server: Drainable): void {
+export function exitOnSignals(registry: RoomRegistry, engine: Engine, server: Drainable): void {
   let shuttingDown = false;
   const shutdown = (signal: string) => {
     if (shuttingDown) return;
@@ -141,10 +142,9 @@ export function exitOnSignals(registry: RoomRegistry, storage: Storage, server: 
     logEvent('shutdown', { signal, connections: server.connections() });
     registry.shutdown();
     const grace = new Promise<void>((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS));
-    void Promise.race([server.drain(), grace]).then(() => {
-      storage.close();
-      process.exit(0);
-    });
+    void Promise.race([server.drain(), grace])
+      .then(() => engine.close())
+      .finally(() => process.exit(0));
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

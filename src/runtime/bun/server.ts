@@ -15,7 +15,7 @@ type Socket = ServerWebSocket<BunWebSocketData>;
 
 // With SQLite, messages are committed once per turn, and every socket operation of the turn
 // waits for that commit (see `held` below).
-const { config, storage, connections } = startUp({ commitPerTurn: true });
+const { config, engine, connections } = startUp({ commitPerTurn: true });
 
 /**
  * Socket operations held until the turn's messages are committed: Bun sends a frame as
@@ -30,7 +30,7 @@ function afterCommit(operation: () => void): void {
   held.push(operation);
 }
 function releaseHeld(): void {
-  storage.flush();
+  engine.flush();
   for (const operation of held.splice(0)) {
     try {
       operation();
@@ -50,7 +50,7 @@ const socketOf = (connection: Connection) => (connection as BunConnection).ws;
 // Each room is a topic of the same name. `ws.publish` skips that socket (presence and
 // typing are not echoed to their member), and a socket leaves its topics when it closes.
 // The registry has no `encode`, so every payload is the room's string: a text frame.
-const registry = new RoomRegistry(config, storage, {
+const registry = new RoomRegistry(config, engine, {
   fanout: (room) => ({
     add: (connection) => run(() => socketOf(connection).subscribe(room)),
     publish: (payload, except) =>
@@ -117,7 +117,7 @@ const server = Bun.serve<BunWebSocketData>({
 });
 logEvent('listening', { host: config.host, port: server.port });
 
-exitOnSignals(registry, storage, {
+exitOnSignals(registry, engine, {
   connections: () => sockets.size,
   drain: () => {
     heartbeat.stop();

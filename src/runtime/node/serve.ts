@@ -19,10 +19,10 @@ import { createProcessApp, exitOnSignals, startHeartbeat, startUp } from '../pro
 /** Starts serving with this process's configuration until a signal stops it; returns the listening server. */
 export function serveOnNodeHttp(): Server {
   // Messages are committed once per turn, just before the turn's frames are sent.
-  const { config, storage, connections } = startUp({ commitPerTurn: true });
-  commitBeforeSending(() => storage.flush());
+  const { config, engine, connections } = startUp({ commitPerTurn: true });
+  commitBeforeSending(() => engine.flush());
   // Each broadcast is framed once; every member's socket writes the same Buffer.
-  const registry = new RoomRegistry(config, storage, { encode: textFrame });
+  const registry = new RoomRegistry(config, engine, { encode: textFrame });
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: config.maxFrameBytes,
@@ -106,7 +106,7 @@ export function serveOnNodeHttp(): Server {
   const heartbeat = startHeartbeat(() => wss.clients, config.pingIntervalMs);
   wss.on('connection', (ws) => ws.on('pong', () => heartbeat.answered(ws)));
 
-  exitOnSignals(registry, storage, {
+  exitOnSignals(registry, engine, {
     connections: () => wss.clients.size,
     drain: () => {
       heartbeat.stop();

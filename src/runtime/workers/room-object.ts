@@ -14,7 +14,8 @@ import { logEvent } from '../../core/log.ts';
 import { Metrics } from '../../core/metrics.ts';
 import { ClientBuckets } from '../../core/rate-limit.ts';
 import { Close, type Member } from '../../core/protocol.ts';
-import { findForReaders, Room, type Connection, type JoinRequest } from '../../core/room.ts';
+import { LocalEngine } from '../../core/engine.ts';
+import { Room, type Connection, type JoinRequest } from '../../core/room.ts';
 import { SqlStorage, type SqlDriver, type SqlValue } from '../../core/sql-store.ts';
 import { roomDirectory, type RoomDirectoryClient } from './directory.ts';
 import type { HistoryQuery } from '../../core/store.ts';
@@ -97,14 +98,15 @@ export class RoomObject {
     logEvent('room_restored', { room: this.name, members: sockets.length });
   }
 
-  fetch(request: Request): Response | Promise<Response> {
+  async fetch(request: Request): Promise<Response> {
     const call = JSON.parse(new URL(request.url).searchParams.get('call')!) as RoomCall;
+    const reader = () => new LocalEngine(this.storage).reader(this.name, this.room);
     switch (call.op) {
       // null: no such room (404 no_room), and nothing was created to find that out.
       case 'info':
-        return Response.json(findForReaders(this.room, this.storage, this.name)?.info() ?? null);
+        return Response.json((await reader()?.info()) ?? null);
       case 'messages':
-        return Response.json(findForReaders(this.room, this.storage, this.name)?.messages(call.query) ?? null);
+        return Response.json((await reader()?.messages(call.query)) ?? null);
       case 'connect':
         return this.connect(call.join);
     }
@@ -160,7 +162,7 @@ export class RoomObject {
    * storage is deleted, and the object is again as if the room had never been joined.
    */
   private release(room: Room): void {
-    if (room.store.seq > 0 || room !== this.room) return;
+    if (room.exists || room !== this.room) return;
     this.room = undefined;
     // Tables included; the next join starts from nothing.
     this.list(async () => {
