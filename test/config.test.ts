@@ -16,6 +16,9 @@ describe('readConfig', () => {
       historyRetention: 10_000,
       storage: 'sqlite',
       dataDir: 'data',
+      redisUrl: 'redis://127.0.0.1:6379',
+      redisPrefix: 'edgechat:',
+      presenceTtlMs: 15000,
       maxText: 2000,
       maxFrameBytes: 16384,
       maxRoomMembers: 1000,
@@ -69,7 +72,9 @@ describe('readConfig', () => {
       [{ HISTORY_RETENTION: '99' }, 'HISTORY_RETENTION'],
       [{ HISTORY_LIMIT: '20000' }, 'HISTORY_RETENTION'],
       [{ STORAGE: 'disk' }, 'STORAGE'],
-      [{ STORAGE: 'redis' }, 'STORAGE'],
+      [{ STORAGE: 'redis', REDIS_URL: 'http://cache:6379' }, 'REDIS_URL'],
+      [{ REDIS_PREFIX: 'chat {a}' }, 'REDIS_PREFIX'],
+      [{ PRESENCE_TTL_MS: '10' }, 'PRESENCE_TTL_MS'],
       [{ TRUST_PROXY: 'yes' }, 'TRUST_PROXY'],
     ];
     for (const [env, variable] of cases) {

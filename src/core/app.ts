@@ -47,19 +47,34 @@ export interface AppOptions {
   connInfo: GetConnInfo;
   /** Counts open WebSockets for the caps; runtimes that cannot count leave it out. */
   connections?: ConnectionCounter;
+  /** Why rooms cannot work right now (their storage is unreachable), or undefined. */
+  problem?: () => string | undefined;
 }
 
 /** What a client is told to wait before it tries again, in seconds. */
-const RETRY_AFTER_S = { tooMany: 10, full: 30 };
+const RETRY_AFTER_S = { tooMany: 10, full: 30, unavailable: 5 };
 
 /** The request's client (see clientOf), set before any route runs. */
 export type AppEnv = { Variables: { client: string } };
 
-export function createApp({ config, rooms, metrics, assets, connInfo, connections }: AppOptions): Hono<AppEnv> {
+export function createApp(options: AppOptions): Hono<AppEnv> {
+  const { config, rooms, metrics, assets, connInfo, connections, problem = () => undefined } = options;
   const app = new Hono<AppEnv>();
+  /** While the rooms' storage is unreachable, what needs it is refused (503) rather than failed. */
+  const unavailable = (c: Context) => {
+    const reason = problem();
+    if (reason === undefined) return undefined;
+    return httpError(c, 503, 'unavailable', `rooms are unavailable: ${reason}`, {
+      'retry-after': String(RETRY_AFTER_S.unavailable),
+    });
+  };
 
-  // Not budgeted: a load balancer may ask as often as it likes.
-  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  // Not budgeted: a load balancer may ask as often as it likes. Degraded (503) lets it
+  // drain this instance while the rooms' storage is unreachable.
+  app.get('/healthz', (c) => {
+    const reason = problem();
+    return reason === undefined ? c.json({ status: 'ok' }) : c.json({ status: 'degraded', reason }, 503);
+  });
 
   const httpBudget = config.httpRate && new ClientBuckets(config.httpRate);
   app.use('*', async (c, next) => {
@@ -82,7 +97,7 @@ export function createApp({ config, rooms, metrics, assets, connInfo, connection
   app.get('/api/rooms/:room', async (c) => {
     const room = RoomName.safeParse(c.req.param('room'));
     if (!room.success) return httpError(c, 400, 'bad_room', describeIssues(room.error, 'room'));
-    return found(c, room.data, await rooms.info(room.data));
+    return unavailable(c) ?? found(c, room.data, await rooms.info(room.data));
   });
 
   app.get('/api/rooms/:room/messages', async (c) => {
@@ -99,7 +114,7 @@ export function createApp({ config, rooms, metrics, assets, connInfo, connection
       return httpError(c, 400, 'bad_query', 'give since (newer pages) or before (older pages), not both');
     }
     const capped = Math.min(limit ?? config.historyLimit, config.historyLimit);
-    return found(c, room.data, await rooms.messages(room.data, { since, before, limit: capped }));
+    return unavailable(c) ?? found(c, room.data, await rooms.messages(room.data, { since, before, limit: capped }));
   });
 
   app.get('/ws/:room', async (c) => {
@@ -118,7 +133,7 @@ export function createApp({ config, rooms, metrics, assets, connInfo, connection
         upgrade: 'websocket',
       });
     }
-    const malformed = upgradeProblem(c);
+    const malformed = upgradeProblem(c) ?? unavailable(c);
     if (malformed) return malformed;
     const client = c.get('client');
     const lease = connections?.admit(client);

@@ -43,15 +43,23 @@ const ConfigSchema = z.object({
     .trim()
     .optional()
     .transform((storage) => storage || 'sqlite')
-    .pipe(
-      z.enum(['sqlite', 'memory'], {
-        error: (issue) =>
-          issue.input === 'redis'
-            ? 'the Redis engine is not part of this version yet; use sqlite or memory'
-            : 'must be sqlite or memory',
-      }),
-    ),
+    .pipe(z.enum(['sqlite', 'memory', 'redis'], { error: 'must be sqlite, memory or redis' })),
   DATA_DIR: z.string().trim().min(1).optional().transform((dir) => dir ?? 'data'),
+  REDIS_URL: z
+    .string()
+    .trim()
+    .optional()
+    .transform((url) => url || 'redis://127.0.0.1:6379')
+    .refine(
+      (url) => URL.canParse(url) && ['redis:', 'rediss:'].includes(new URL(url).protocol),
+      'must be a redis:// or rediss:// URL',
+    ),
+  REDIS_PREFIX: z
+    .string()
+    .optional()
+    .transform((prefix) => prefix ?? 'edgechat:')
+    .pipe(z.string().regex(/^[^\s{}]{1,64}$/, 'must be 1 to 64 characters without spaces or braces')),
+  PRESENCE_TTL_MS: integer(15_000, 1000, 600_000),
   MAX_TEXT: integer(2000, 1, 1_000_000),
   MAX_FRAME_BYTES: integer(16384, 64, 16 * 1024 * 1024),
   MAX_ROOM_MEMBERS: integer(1000, 1),
@@ -84,9 +92,13 @@ export interface Config {
   /** Messages kept per room; at least `historyLimit`. */
   historyRetention: number;
   /** Where rooms' history lives on the runtimes with a process (Workers: the room's object). */
-  storage: 'sqlite' | 'memory';
+  storage: 'sqlite' | 'memory' | 'redis';
   /** The directory of the SQLite database. */
   dataDir: string;
+  /** With STORAGE=redis: the server, the prefix of every key and channel, and how long an instance that stopped answering keeps its members. */
+  redisUrl: string;
+  redisPrefix: string;
+  presenceTtlMs: number;
   maxText: number;
   maxFrameBytes: number;
   maxRoomMembers: number;
@@ -143,6 +155,9 @@ export function readConfig(env: object): Config {
     historyRetention: c.HISTORY_RETENTION,
     storage: c.STORAGE,
     dataDir: c.DATA_DIR,
+    redisUrl: c.REDIS_URL,
+    redisPrefix: c.REDIS_PREFIX,
+    presenceTtlMs: c.PRESENCE_TTL_MS,
     maxText: c.MAX_TEXT,
     maxFrameBytes: c.MAX_FRAME_BYTES,
     maxRoomMembers: c.MAX_ROOM_MEMBERS,

@@ -34,6 +34,11 @@ export class RoomRegistry {
     return this.rooms.size;
   }
 
+  /** See Engine.problem. */
+  get problem(): string | undefined {
+    return this.engine.problem;
+  }
+
   /** The room called `name` (already normalised), for a joining member: made if need be. */
   get(name: string): Room {
     let room = this.rooms.get(name);

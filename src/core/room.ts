@@ -108,6 +108,12 @@ interface MemberState {
   limitedInARow: number;
   /** Events that arrived while its welcome was on its way (a hub in another process). */
   pending: RoomEvent[] | undefined;
+  /**
+   * Welcomed from a snapshot taken in another process: events up to this order are in the
+   * welcome already and may still arrive (over another connection than the snapshot's).
+   * The member gets only later ones, and joins the fan-out with the first of them.
+   */
+  after: number | undefined;
 }
 
 export class Room implements HubListener {
@@ -123,6 +129,8 @@ export class Room implements HubListener {
   private readonly members = new Map<Connection, MemberState>();
   /** Each member's connection by member id, for events that are about a member. */
   private readonly connectionOf = new Map<string, Connection>();
+  /** Members whose `after` is set. */
+  private catchingUp = 0;
 
   constructor(options: RoomOptions) {
     this.name = options.name;
@@ -175,13 +183,13 @@ export class Room implements HubListener {
     try {
       const snapshot = this.hub.join(member, request, this.config.historyLimit);
       if (!(snapshot instanceof Promise)) {
-        this.welcome(connection, state, snapshot);
+        this.welcome(connection, state, snapshot, true);
         return this.memberOf(connection);
       }
       // Until the welcome is sent, what happens in the room waits for this member.
       state.pending = [];
       snapshot.then(
-        (taken) => this.welcome(connection, state, taken),
+        (taken) => this.welcome(connection, state, taken, false),
         (error) => this.drop(connection, state, error, [Close.tryAgainLater, 'unavailable']),
       );
     } catch (error) {
@@ -191,7 +199,8 @@ export class Room implements HubListener {
     return member;
   }
 
-  private welcome(connection: Connection, state: MemberState, snapshot: Snapshot): void {
+  /** `settled`: the snapshot was taken here and now, so no event older than it can come. */
+  private welcome(connection: Connection, state: MemberState, snapshot: Snapshot, settled: boolean): void {
     if (this.members.get(connection) !== state) return; // gone before its welcome
     const { epoch, seq, history, recovered, members } = snapshot;
     const welcome: Welcome = {
@@ -204,14 +213,17 @@ export class Room implements HubListener {
       history,
       ...(recovered !== undefined && { recovered }),
     };
-    const pending = state.pending;
+    const later = (state.pending ?? []).filter((event) => event.order > snapshot.order);
     state.pending = undefined;
     this.send(connection, JSON.stringify(welcome satisfies ServerFrame));
     logEvent('ws_open', { room: this.name, member: state.member.id });
-    this.fanout?.add(connection);
-    for (const event of pending ?? []) {
-      if (event.order > snapshot.order && this.members.has(connection)) this.send(connection, event.frame);
+    if (!settled && later.length === 0) {
+      state.after = snapshot.order;
+      this.catchingUp += 1;
+      return;
     }
+    this.fanout?.add(connection);
+    for (const event of later) if (this.members.has(connection)) this.send(connection, event.frame);
   }
 
   /** A join that failed: this connection goes, and nobody else notices. */
@@ -237,6 +249,7 @@ export class Room implements HubListener {
       bucket: limited ? new TokenBucket(rateBurst, ratePerSecond, this.now()) : undefined,
       limitedInARow: 0,
       pending: undefined,
+      after: undefined,
     };
     this.members.set(connection, state);
     this.connectionOf.set(member.id, connection);
@@ -265,6 +278,7 @@ export class Room implements HubListener {
     const state = this.members.get(connection);
     if (!state) return;
     this.members.delete(connection);
+    if (state.after !== undefined) this.catchingUp -= 1;
     this.logClose(state, code);
     // The leave is about this connection, which a fan-out must skip even though it is closed.
     this.hub.leave(state.member);
@@ -280,21 +294,28 @@ export class Room implements HubListener {
     this.closeAll(Close.goingAway, 'server_shutdown');
   }
 
-  /** HubListener: the room's storage was lost; every member resumes into the new epoch. */
+  /**
+   * HubListener: what the members were told may no longer hold (the room's storage was
+   * lost, or events were missed): each resumes. Members whose welcome is still on its way
+   * get the room as it is now.
+   */
   reset(): void {
-    this.closeAll(Close.serviceRestart, 'storage_lost');
+    this.closeAll(Close.serviceRestart, 'storage_lost', (state) => state.pending === undefined);
   }
 
-  private closeAll(code: number, reason: string): void {
-    const states = [...this.members];
-    this.members.clear();
-    this.connectionOf.clear();
+  private closeAll(code: number, reason: string, which: (state: MemberState) => boolean = () => true): void {
+    const states = [...this.members].filter(([, state]) => which(state));
+    for (const [connection, state] of states) {
+      this.members.delete(connection);
+      this.connectionOf.delete(state.member.id);
+      if (state.after !== undefined) this.catchingUp -= 1;
+    }
     for (const [connection, state] of states) {
       closeQuietly(connection, code, reason);
       this.logClose(state, code);
       this.hub.leave(state.member);
     }
-    if (states.length > 0) this.onEmpty(this);
+    if (states.length > 0 && this.members.size === 0) this.onEmpty(this);
   }
 
   private logClose(state: MemberState, code: number) {
@@ -431,12 +452,13 @@ export class Room implements HubListener {
   deliver(event: RoomEvent): void {
     // Nobody here (a fan-out may still reach sockets that are closing: not for this).
     if (this.members.size === 0) return;
+    if (this.catchingUp > 0) this.catchUp(event.order);
     const payload = this.encode(event.frame);
     const except = event.about === undefined ? undefined : this.connectionOf.get(event.about);
     this.fanout?.publish(payload, except);
     let dropped: [Connection, number, string][] | undefined;
     for (const [connection, state] of this.members) {
-      if (connection === except) continue;
+      if (connection === except || state.after !== undefined) continue;
       if (state.pending) {
         state.pending.push(event);
         continue;
@@ -447,6 +469,16 @@ export class Room implements HubListener {
     }
     // Dropped after the loop so that every recipient sees frames in the same order.
     if (dropped) for (const [connection, code, reason] of dropped) this.remove(connection, code, reason);
+  }
+
+  /** Members whose welcome already told of every event up to `order` get the ones after it. */
+  private catchUp(order: number): void {
+    for (const [connection, state] of this.members) {
+      if (state.after === undefined || order <= state.after) continue;
+      state.after = undefined;
+      this.catchingUp -= 1;
+      this.fanout?.add(connection);
+    }
   }
 
   /** Returns the close code and reason when this connection has to go. */

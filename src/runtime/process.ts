@@ -18,6 +18,7 @@ import type { RoomRegistry } from '../core/registry.ts';
 import type { Connection } from '../core/room.ts';
 import { SqlStorage } from '../core/sql-store.ts';
 import { MemoryStorage, type Storage } from '../core/store.ts';
+import { RedisEngine } from './redis-engine.ts';
 import { openSqlite, type SqliteOptions } from './sqlite.ts';
 
 /** How long shutdown waits for sockets to close before it exits anyway. */
@@ -32,7 +33,8 @@ export function startUp(sqlite: SqliteOptions = {}): { config: Config; engine: E
   try {
     config = readConfig(process.env);
     const connections = new ConnectionCounter(config.maxConnectionsPerClient, config.maxConnections);
-    return { config, engine: new LocalEngine(openStorage(config, sqlite)), connections };
+    const engine = config.storage === 'redis' ? new RedisEngine(config) : new LocalEngine(openStorage(config, sqlite));
+    return { config, engine, connections };
   } catch (error) {
     const problem = error instanceof ConfigError ? error.message : `cannot open storage in DATA_DIR=${config?.dataDir}: ${String(error)}`;
     console.error(`edgechat: ${problem}`);
@@ -72,6 +74,7 @@ export function createProcessApp(parts: ProcessAppParts) {
     assets: serveStatic({ root: fileURLToPath(new URL('../../static', import.meta.url)) }),
     connInfo,
     connections,
+    problem: () => registry.problem,
   });
 }
 

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient, type Frame } from '../support/client.ts';
+import { startRedis, type RunningRedis } from '../support/redis.ts';
 import { startServer, type RunningServer, type RuntimeName } from '../support/server.ts';
 
 /** What a platform can do at all; a missing capability is a documented runtime difference. */
@@ -45,7 +46,7 @@ export interface Capabilities {
  * Where the server keeps history: `durable` survives a restart with the same epoch (SQLite,
  * or a Durable Object's storage), `memory` goes with the room or the process.
  */
-export type StorageKind = 'durable' | 'memory';
+export type StorageKind = 'durable' | 'memory' | 'redis';
 
 const ALL: Capabilities = {
   metrics: true,
@@ -157,7 +158,7 @@ export function describeConformance(
   const can = { ...ALL, ...capabilities };
   // Workers has one storage, the room's object; the other runtimes are told which to use.
   const storageEnv: Record<string, string> =
-    runtime === 'workers' ? {} : { STORAGE: storage === 'memory' ? 'memory' : 'sqlite' };
+    runtime === 'workers' ? {} : { STORAGE: storage === 'durable' ? 'sqlite' : storage };
 
   describe(`protocol v1.1 on ${runtime} with ${storage} storage`, { timeout: 60_000 }, () => {
     let server: RunningServer;
@@ -169,13 +170,21 @@ export function describeConformance(
       return startServer({ runtime, env: { ...storageEnv, ...env } });
     }
 
+    /** With Redis storage, the one Redis every server of this suite shares. */
+    let redis: RunningRedis | undefined;
+
     beforeAll(async () => {
+      if (storage === 'redis') {
+        redis = await startRedis();
+        storageEnv.REDIS_URL = redis.url;
+      }
       [server, bulk] = await Promise.all([start(CONTRACT_ENV), start(BULK_ENV)]);
     }, 120_000);
 
     afterAll(async () => {
       for (const client of clients) client.socket.terminate();
       await Promise.all([server?.stop(), bulk?.stop()]);
+      await redis?.dispose();
     });
 
     /** Joins `room` on the main server (or `on`) and welcomes the client. */
@@ -384,6 +393,7 @@ export function describeConformance(
         // The first read may set up the server's own bookkeeping (Workers: the room directory).
         expect((await getJson(`/api/rooms/${uniqueRoom()}`)).status).toBe(404);
         const before = filesIn(server.dataDir);
+        const keysBefore = await redis?.keyCount();
         const roomsBefore = can.metrics ? await roomsHeld() : 0;
         const reads = [];
         for (let i = 0; i < 300; i++) {
@@ -392,6 +402,7 @@ export function describeConformance(
         }
         for (const read of await Promise.all(reads)) expect(read.status).toBe(404);
         expect(filesIn(server.dataDir)).toEqual(before);
+        expect(await redis?.keyCount()).toBe(keysBefore);
         if (storage === 'memory') expect(before).toEqual({});
         if (can.metrics) expect(await roomsHeld()).toBeLessThanOrEqual(roomsBefore);
       });

@@ -1,0 +1,356 @@
+// STORAGE=redis: rooms shared by any number of instances (Node, Deno and Bun alike) through
+// one Redis. Redis is the store of record for history, seq and epoch, and the member list;
+// each instance subscribes once to the channel of every room it holds members of, and
+// hands what arrives to the room, which delivers it to its own members on the runtime's
+// fast path. What each step does in Redis is in redis-scripts.ts.
+import { createHash } from 'node:crypto';
+import { createClient } from 'redis';
+import type { Config } from '../core/config.ts';
+import type { Engine } from '../core/engine.ts';
+import type { HubListener, RoomEvent, RoomHub, Snapshot } from '../core/hub.ts';
+import { randomId } from '../core/ids.ts';
+import { logEvent } from '../core/log.ts';
+import type { ChatMessage, Member, RoomInfo, RoomMessages, ServerFrame, Typing } from '../core/protocol.ts';
+import type { Room, RoomReader } from '../core/room.ts';
+import { newEpoch, type HistoryQuery, type MessageDraft, type ResumeRequest } from '../core/store.ts';
+import * as scripts from './redis-scripts.ts';
+
+type Client = ReturnType<typeof createClient>;
+
+/** A Lua script, run by its SHA1 once Redis has it. */
+class Script {
+  readonly sha: string;
+  constructor(readonly source: string) {
+    this.sha = createHash('sha1').update(source).digest('hex');
+  }
+}
+
+const SCRIPTS = {
+  append: new Script(scripts.APPEND),
+  join: new Script(scripts.JOIN),
+  leave: new Script(scripts.LEAVE),
+  rename: new Script(scripts.RENAME),
+  signal: new Script(scripts.SIGNAL),
+  heartbeat: new Script(scripts.HEARTBEAT),
+  release: new Script(scripts.RELEASE),
+  info: new Script(scripts.INFO),
+  messages: new Script(scripts.MESSAGES),
+};
+
+/** Reconnection back-off: 100 ms doubling up to 2 s, for ever (Redis may be gone for long). */
+const reconnectStrategy = (retries: number) => Math.min(100 * 2 ** retries, 2000);
+
+export class RedisEngine implements Engine {
+  private readonly client: Client;
+  private readonly subscriber: Client;
+  /** This instance in the rooms' member lists; a new one after every lost subscription. */
+  private instance = newInstance();
+  private readonly hubs = new Set<RedisHub>();
+  /** Calls nobody waits for (leaves, typing), so that close() can wait for them. */
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly heartbeat: ReturnType<typeof setInterval>;
+  private subscribedOnce = false;
+  private lastErrorLog = 0;
+  /** The scripts loaded into Redis on each (re)connection; see run(). */
+  private scriptsLoaded: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly config: Config) {
+    // Commands fail at once while Redis is unreachable (the client is told `unavailable`)
+    // rather than wait in a queue for a Redis that may not come back soon.
+    this.client = createClient({
+      url: config.redisUrl,
+      disableOfflineQueue: true,
+      socket: { reconnectStrategy, connectTimeout: 2000 },
+    });
+    this.subscriber = this.client.duplicate();
+    for (const client of [this.client, this.subscriber]) {
+      // Without a listener, node-redis would throw the error and end the process.
+      client.on('error', (error: unknown) => this.logError(error));
+    }
+    this.client.on('ready', () => {
+      this.scriptsLoaded = Promise.all(Object.values(SCRIPTS).map((script) => this.client.scriptLoad(script.source))).catch(
+        (error: unknown) => this.logError(error),
+      );
+    });
+    // The subscription came back after a break: events of that time are lost, so every
+    // member resumes, from a new instance whose old members expire (see HEARTBEAT).
+    this.subscriber.on('ready', () => {
+      if (this.subscribedOnce) this.recover();
+      this.subscribedOnce = true;
+    });
+    // Connecting is retried for as long as it takes; meanwhile `problem` says why not.
+    void this.client.connect().catch(() => {});
+    void this.subscriber.connect().catch(() => {});
+    this.heartbeat = setInterval(() => this.beat(), config.presenceTtlMs / 3);
+    this.heartbeat.unref?.();
+  }
+
+  get problem(): string | undefined {
+    return this.client.isReady && this.subscriber.isReady ? undefined : 'Redis is unreachable';
+  }
+
+  open(room: string): RedisHub {
+    const hub = new RedisHub(this, room, this.config);
+    this.hubs.add(hub);
+    return hub;
+  }
+
+  async reader(room: string, _held: Room | undefined): Promise<RoomReader | undefined> {
+    // Redis has the whole room, members on every instance included; what is held here is part of it.
+    const keys = roomKeys(this.config.redisPrefix, room);
+    const found = (await this.run(SCRIPTS.info, keys.keys, [keys.channel])) as [string, number, string] | null;
+    if (!found) return undefined;
+    const [epoch, seq, members] = found;
+    const list = JSON.parse(members) as Member[];
+    const info: RoomInfo = { room, count: list.length, members: list, seq, epoch };
+    return { info: () => info, messages: (query) => this.messages(room, query) };
+  }
+
+  async messages(room: string, { since, before, limit }: HistoryQuery): Promise<RoomMessages> {
+    const keys = roomKeys(this.config.redisPrefix, room);
+    const args = [String(since ?? ''), String(before ?? ''), String(limit)];
+    const page = (await this.run(SCRIPTS.messages, keys.keys, args)) as [string, string[]] | null;
+    // Gone between the two reads: an empty page of whatever epoch comes next.
+    if (!page) return { room, epoch: '', messages: [] };
+    return { room, epoch: page[0], messages: parseList(page[1]) };
+  }
+
+  release(hub: RoomHub): void {
+    if (!(hub instanceof RedisHub)) return;
+    this.hubs.delete(hub);
+    this.detach(hub.unsubscribe());
+    this.detach(this.run(SCRIPTS.release, hub.keys, [this.instance]));
+  }
+
+  flush(): void {
+    // Every command has been sent as it was made; Redis's own persistence does the rest.
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.heartbeat);
+    await Promise.allSettled([...this.inFlight]);
+    await Promise.allSettled([this.client.close(), this.subscriber.close()]);
+  }
+
+  get instanceId(): string {
+    return this.instance;
+  }
+
+  /**
+   * Runs a script by SHA1. The scripts are loaded first on every connection, so that calls
+   * reach Redis in the order they are made: falling back to EVAL after a NOSCRIPT answer
+   * would send that call after later ones (only after an operator's SCRIPT FLUSH now).
+   */
+  async run(script: Script, keys: string[], args: string[]): Promise<unknown> {
+    await this.scriptsLoaded;
+    try {
+      return await this.client.evalSha(script.sha, { keys, arguments: args });
+    } catch (error) {
+      if (!String(error).includes('NOSCRIPT')) throw error;
+      return this.client.eval(script.source, { keys, arguments: args });
+    }
+  }
+
+  /** A call whose answer nobody waits for: a failure is logged, and close() waits for it. */
+  detach(call: Promise<unknown>): void {
+    const tracked = call.catch((error: unknown) => this.logError(error)).finally(() => this.inFlight.delete(tracked));
+    this.inFlight.add(tracked);
+  }
+
+  subscribe(channel: string, onMessage: (message: string) => void): Promise<void> {
+    return this.subscriber.sSubscribe(channel, onMessage);
+  }
+
+  unsubscribe(channel: string): Promise<void> {
+    return this.subscriber.sUnsubscribe(channel);
+  }
+
+  /** Renews this instance's place in every room it holds, and finds rooms whose data is gone. */
+  private beat(): void {
+    if (this.problem) return;
+    const until = String(Math.round((this.config.presenceTtlMs * 2) / 3));
+    for (const hub of this.hubs) {
+      this.detach(
+        this.run(SCRIPTS.heartbeat, hub.keys, [hub.channel, this.instance, until]).then((answer) => {
+          const [epoch, known] = answer as [string, number];
+          hub.checkEpoch(epoch === '' ? undefined : epoch, known === 1);
+        }),
+      );
+    }
+  }
+
+  private recover(): void {
+    this.instance = newInstance();
+    logEvent('redis_resubscribed', { rooms: this.hubs.size });
+    for (const hub of this.hubs) hub.lost();
+  }
+
+  /** Errors come on every reconnection attempt: one line a second is enough. */
+  private logError(error: unknown): void {
+    const now = Date.now();
+    if (now - this.lastErrorLog < 1000) return;
+    this.lastErrorLog = now;
+    logEvent('redis_error', { error: String(error) });
+  }
+}
+
+/** One room in Redis, as this instance sees it. */
+class RedisHub implements RoomHub {
+  listener: HubListener | undefined;
+  readonly keys: string[];
+  readonly channel: string;
+  /** The epoch this instance's members are in; another one means the room's data was lost. */
+  private epoch: string | undefined;
+  private subscription: Promise<void> | undefined;
+  private readonly messageHead: string;
+
+  constructor(
+    private readonly engine: RedisEngine,
+    readonly name: string,
+    private readonly config: Config,
+  ) {
+    ({ keys: this.keys, channel: this.channel } = roomKeys(config.redisPrefix, name));
+    this.messageHead = `{"type":"message","room":${JSON.stringify(name)},"seq":`;
+  }
+
+  /** Readers ask Redis (RedisEngine.reader), not the room held here. */
+  get exists(): boolean {
+    return true;
+  }
+
+  async join(member: Member, { since, epoch }: ResumeRequest, limit: number): Promise<Snapshot> {
+    // Subscribed before the snapshot is taken, so that no event falls between the two.
+    await this.subscribe();
+    const args = [
+      newEpoch(),
+      this.channel,
+      this.engine.instanceId,
+      member.id,
+      JSON.stringify(member),
+      String(Math.round((this.config.presenceTtlMs * 2) / 3)),
+      since === undefined ? '' : String(since),
+      epoch ?? '',
+      String(limit),
+      String(this.config.historyRetention),
+    ];
+    const [current, seq, order, history, members, recovered] = (await this.engine.run(SCRIPTS.join, this.keys, args)) as [
+      string,
+      number,
+      number,
+      string[],
+      string,
+      string,
+    ];
+    this.checkEpoch(current, true);
+    return {
+      epoch: current,
+      seq,
+      order,
+      history: parseList(history),
+      members: JSON.parse(members) as Member[],
+      ...(recovered !== '' && { recovered: recovered === '1' }),
+    };
+  }
+
+  restore(): void {
+    // Only a Durable Object that wakes up restores members; it never has a Redis hub.
+  }
+
+  leave(member: Member): void {
+    this.engine.detach(this.engine.run(SCRIPTS.leave, this.keys, [this.channel, member.id]));
+  }
+
+  rename(member: Member): void {
+    this.engine.detach(this.engine.run(SCRIPTS.rename, this.keys, [this.channel, member.id, JSON.stringify(member)]));
+  }
+
+  typing(member: Member, active: boolean): void {
+    const typing: Typing = { type: 'typing', from: member, active };
+    const frame = JSON.stringify(typing satisfies ServerFrame);
+    this.engine.detach(this.engine.run(SCRIPTS.signal, this.keys, [this.channel, member.id, frame]));
+  }
+
+  async post({ from, text, ts, cid }: MessageDraft): Promise<void> {
+    // The message's JSON with seq and id left for the script to fill in, in the key order
+    // of every other message; it reaches the members from the room's channel.
+    const rest = JSON.stringify({ from, text, ts, ...(cid !== undefined && { cid }) }).slice(1);
+    const args = [newEpoch(), String(this.config.historyRetention), this.channel, this.messageHead, rest];
+    await this.engine.run(SCRIPTS.append, this.keys, args);
+  }
+
+  async info(): Promise<RoomInfo> {
+    const reader = await this.engine.reader(this.name, undefined);
+    return reader ? reader.info() : { room: this.name, count: 0, members: [], seq: 0, epoch: '' };
+  }
+
+  messages(query: HistoryQuery): Promise<RoomMessages> {
+    return this.engine.messages(this.name, query);
+  }
+
+  /**
+   * After a heartbeat or a snapshot: a room whose data is gone, or that has a new epoch,
+   * or that no longer counts this instance as alive, sends its members here to resume.
+   */
+  checkEpoch(current: string | undefined, counted: boolean): void {
+    if (this.epoch !== undefined && (current !== this.epoch || !counted)) this.lost();
+    this.epoch = current;
+  }
+
+  /** What this instance's members were told may be incomplete: they resume. */
+  lost(): void {
+    this.epoch = undefined;
+    this.listener?.reset();
+  }
+
+  unsubscribe(): Promise<void> {
+    const subscribed = this.subscription;
+    this.subscription = undefined;
+    return subscribed ? subscribed.then(() => this.engine.unsubscribe(this.channel)) : Promise.resolve();
+  }
+
+  private subscribe(): Promise<void> {
+    this.subscription ??= this.engine.subscribe(this.channel, (message) => this.receive(message));
+    // A subscription that failed (Redis unreachable) is tried again by the next join.
+    this.subscription.catch(() => (this.subscription = undefined));
+    return this.subscription;
+  }
+
+  private receive(message: string): void {
+    const event = parseEvent(message);
+    if (!event) return;
+    // The room started over under its members (its data was lost): they resume, and
+    // those still being welcomed are welcomed into the new epoch.
+    if (this.epoch !== undefined && event.epoch !== this.epoch) this.lost();
+    this.epoch = event.epoch;
+    this.listener?.deliver(event);
+  }
+}
+
+/** "<epoch>|<order>|<about>|<frame>" as the scripts publish it. */
+function parseEvent(message: string): (RoomEvent & { epoch: string }) | undefined {
+  const first = message.indexOf('|');
+  const second = message.indexOf('|', first + 1);
+  const third = message.indexOf('|', second + 1);
+  if (first < 0 || second < 0 || third < 0) return undefined;
+  const about = message.slice(second + 1, third);
+  return {
+    epoch: message.slice(0, first),
+    order: Number(message.slice(first + 1, second)),
+    about: about === '' ? undefined : about,
+    frame: message.slice(third + 1),
+  };
+}
+
+function parseList(messages: string[]): ChatMessage[] {
+  return messages.map((message) => JSON.parse(message) as ChatMessage);
+}
+
+/** A room's keys in script order (see redis-scripts.ts) and its channel. */
+function roomKeys(prefix: string, room: string): { keys: string[]; channel: string } {
+  const tag = `${prefix}{${room}}`;
+  return { keys: [`${tag}:meta`, `${tag}:log`, `${tag}:members`, `${tag}:alive`], channel: `${tag}:events` };
+}
+
+function newInstance(): string {
+  return `i_${randomId(10)}`;
+}

@@ -1,0 +1,217 @@
+// The Lua scripts of the Redis engine. Each runs atomically in Redis, so whatever one
+// script does to a room (a seq, a member, an event) is seen by every instance in the same
+// order. Every script takes the room's four keys, in this order:
+//
+//   KEYS[1] meta    hash: epoch, seq (the last message's), order (the last event's)
+//   KEYS[2] log     list: the retained messages, as JSON, oldest first
+//   KEYS[3] members hash: member id -> "<instance>|<member JSON>"
+//   KEYS[4] alive   sorted set: instance -> when it stops counting as alive (ms)
+//
+// Keys and channel share the hash tag {room}, so that a Redis Cluster keeps a room on one
+// shard. Events go out with SPUBLISH as "<epoch>|<order>|<member it is about>|<frame JSON>".
+
+/** What every script starts with. */
+const PRELUDE = `#!lua
+local meta, log, members, alive = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+
+local function now()
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
+
+-- The room's epoch; a room without one (new, or its data lost) gets 'fresh', and the
+-- messages of an epoch that is gone go with it.
+local function epochOf(fresh)
+  local epoch = redis.call('HGET', meta, 'epoch')
+  if epoch or not fresh then return epoch end
+  redis.call('HSET', meta, 'epoch', fresh, 'seq', 0, 'order', 0)
+  redis.call('DEL', log)
+  return fresh
+end
+
+local function emit(channel, epoch, about, frame)
+  local order = redis.call('HINCRBY', meta, 'order', 1)
+  redis.call('SPUBLISH', channel, epoch .. '|' .. order .. '|' .. about .. '|' .. frame)
+  return order
+end
+
+local function memberJson(value)
+  return string.sub(value, string.find(value, '|', 1, true) + 1)
+end
+
+local function presence(channel, epoch, event, id, json)
+  local frame = '{"type":"presence","event":"' .. event .. '","member":' .. json ..
+    ',"count":' .. redis.call('HLEN', members) .. '}'
+  return emit(channel, epoch, id, frame)
+end
+
+-- Members of instances that stopped renewing their place leave, each announced once: only
+-- the script that removes a member announces it.
+local function reap(channel, epoch)
+  local dead = redis.call('ZRANGEBYSCORE', alive, '-inf', now())
+  if #dead == 0 then return end
+  redis.call('ZREMRANGEBYSCORE', alive, '-inf', now())
+  local gone = {}
+  for _, instance in ipairs(dead) do gone[instance] = true end
+  local all = redis.call('HGETALL', members)
+  for i = 1, #all, 2 do
+    local value = all[i + 1]
+    if gone[string.sub(value, 1, string.find(value, '|', 1, true) - 1)] then
+      redis.call('HDEL', members, all[i])
+      if epoch then presence(channel, epoch, 'leave', all[i], memberJson(value)) end
+    end
+  end
+end
+
+-- Retained messages, oldest first, at most 'limit': the first after 'since', the last
+-- before 'before', or the latest ('' for either means not given). Seqs in the log have no
+-- gaps, so positions follow from seqs.
+local function slice(since, before, limit)
+  local seq = tonumber(redis.call('HGET', meta, 'seq') or '0')
+  local oldest = seq - redis.call('LLEN', log) + 1
+  local first, last
+  if since ~= '' then
+    first = math.max(tonumber(since) + 1, oldest)
+    last = math.min(seq, first + limit - 1)
+  else
+    last = seq
+    if before ~= '' then last = math.min(seq, tonumber(before) - 1) end
+    first = math.max(oldest, last - limit + 1)
+  end
+  if limit == 0 or last < first then return {} end
+  return redis.call('LRANGE', log, first - oldest, last - oldest)
+end
+
+local function roster()
+  local values = redis.call('HVALS', members)
+  for i, value in ipairs(values) do values[i] = memberJson(value) end
+  return '[' .. table.concat(values, ',') .. ']'
+end
+`;
+
+/**
+ * Stores a message under the next seq and publishes it. ARGV: fresh epoch, retention,
+ * channel, the message's JSON up to its seq, and the rest after its id.
+ * Returns [epoch, seq].
+ */
+export const APPEND = `${PRELUDE}
+local epoch = epochOf(ARGV[1])
+local seq = redis.call('HINCRBY', meta, 'seq', 1)
+local message = ARGV[4] .. seq .. ',"id":"m_' .. epoch .. '_' .. seq .. '",' .. ARGV[5]
+local retention = tonumber(ARGV[2])
+if retention > 0 then
+  redis.call('RPUSH', log, message)
+  redis.call('LTRIM', log, -retention, -1)
+end
+emit(ARGV[3], epoch, '', message)
+return {epoch, seq}
+`;
+
+/**
+ * Adds a member, announces it, and answers with its welcome's contents in the same step.
+ * ARGV: fresh epoch, channel, instance, member id, member JSON, alive until (ms from now),
+ * since ('' if not given), the client's epoch, history limit, retention.
+ * Returns [epoch, seq, order, history (list of JSON), members JSON, recovered ('1', '0' or '')].
+ */
+export const JOIN = `${PRELUDE}
+local epoch = epochOf(ARGV[1])
+local channel, instance, id, json = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+reap(channel, epoch)
+redis.call('ZADD', alive, now() + tonumber(ARGV[6]), instance)
+redis.call('HSET', members, id, instance .. '|' .. json)
+local order = presence(channel, epoch, 'join', id, json)
+local seq = tonumber(redis.call('HGET', meta, 'seq'))
+local limit, retention = tonumber(ARGV[9]), tonumber(ARGV[10])
+local since, recovered = ARGV[7], ''
+local history
+if since == '' then
+  history = slice('', '', limit)
+else
+  local missed = seq - tonumber(since)
+  local kept = redis.call('LLEN', log)
+  local whole = ARGV[8] == epoch and missed >= 0 and missed <= math.min(limit, retention) and missed <= kept
+  recovered = whole and '1' or '0'
+  history = whole and slice(since, '', limit) or slice('', '', limit)
+end
+return {epoch, seq, order, history, roster(), recovered}
+`;
+
+/**
+ * A member leaves; a room that never had a message and has nobody left is removed.
+ * ARGV: channel, member id. Returns 1 when the member was there.
+ */
+export const LEAVE = `${PRELUDE}
+local value = redis.call('HGET', members, ARGV[2])
+if not value then return 0 end
+redis.call('HDEL', members, ARGV[2])
+local epoch = epochOf(nil)
+if epoch then presence(ARGV[1], epoch, 'leave', ARGV[2], memberJson(value)) end
+if redis.call('HLEN', members) == 0 and tonumber(redis.call('HGET', meta, 'seq') or '0') == 0 then
+  redis.call('DEL', meta, alive, members)
+end
+return 1
+`;
+
+/** A member's new name. ARGV: channel, member id, member JSON. */
+export const RENAME = `${PRELUDE}
+local value = redis.call('HGET', members, ARGV[2])
+local epoch = epochOf(nil)
+if not value or not epoch then return 0 end
+local instance = string.sub(value, 1, string.find(value, '|', 1, true) - 1)
+redis.call('HSET', members, ARGV[2], instance .. '|' .. ARGV[3])
+presence(ARGV[1], epoch, 'rename', ARGV[2], ARGV[3])
+return 1
+`;
+
+/** An event that is only passed on (typing). ARGV: channel, member id, frame JSON. */
+export const SIGNAL = `${PRELUDE}
+local epoch = epochOf(nil)
+if not epoch then return 0 end
+emit(ARGV[1], epoch, ARGV[2], ARGV[3])
+return 1
+`;
+
+/**
+ * An instance renews its place in a room and reaps the members of instances that did not.
+ * ARGV: channel, instance, alive until (ms from now). Returns the epoch ('' when the room's
+ * data is gone) and 1 when the instance was still counted as alive, else 0.
+ */
+export const HEARTBEAT = `${PRELUDE}
+local epoch = epochOf(nil)
+local known = redis.call('ZSCORE', alive, ARGV[2])
+reap(ARGV[1], epoch)
+redis.call('ZADD', alive, now() + tonumber(ARGV[3]), ARGV[2])
+return {epoch or '', known and 1 or 0}
+`;
+
+/** This instance holds no members of the room any more. ARGV: instance. */
+export const RELEASE = `${PRELUDE}
+redis.call('ZREM', alive, ARGV[1])
+`;
+
+/**
+ * What readers see: [epoch, seq, members JSON], or nothing when the room has neither
+ * members nor messages. ARGV: channel.
+ */
+export const INFO = `${PRELUDE}
+local epoch = epochOf(nil)
+reap(ARGV[1], epoch)
+if not epoch then return nil end
+local seq = tonumber(redis.call('HGET', meta, 'seq'))
+if seq == 0 and redis.call('HLEN', members) == 0 then
+  -- Its last members were reaped just now: a room that never had a message is removed.
+  redis.call('DEL', meta, alive, members)
+  return nil
+end
+return {epoch, seq, roster()}
+`;
+
+/**
+ * A page of messages: [epoch, messages (list of JSON)], or nothing when the room does not
+ * exist. ARGV: since, before ('' when not given), limit.
+ */
+export const MESSAGES = `${PRELUDE}
+local epoch = epochOf(nil)
+if not epoch then return nil end
+return {epoch, slice(ARGV[1], ARGV[2], tonumber(ARGV[3]))}
+`;

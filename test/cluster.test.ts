@@ -1,0 +1,226 @@
+// Several instances of edgechat, one on each of Node, Deno and Bun, sharing one real
+// redis-server (STORAGE=redis): one room behaves as one room wherever its members are
+// connected, and what Redis goes through (a crash, a flush, an outage) ends in a resume,
+// never in a silent gap. The tests that stop or empty Redis come last.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestClient, type Frame } from './support/client.ts';
+import { startRedis, type RunningRedis } from './support/redis.ts';
+import { startServer, type RunningServer, type RuntimeName } from './support/server.ts';
+
+const HISTORY_LIMIT = 50;
+const PRESENCE_TTL_MS = 3000;
+const ENV = {
+  STORAGE: 'redis',
+  HISTORY_LIMIT: String(HISTORY_LIMIT),
+  PRESENCE_TTL_MS: String(PRESENCE_TTL_MS),
+  RATE_LIMIT_PER_SEC: '0',
+  CLIENT_RATE_PER_SEC: '0',
+  HTTP_RATE_PER_SEC: '0',
+  MAX_CONNECTIONS_PER_CLIENT: '100000',
+};
+const RUNTIMES: RuntimeName[] = ['node', 'deno', 'bun'];
+
+let roomCounter = 0;
+const uniqueRoom = () => `c${++roomCounter}-${Math.random().toString(36).slice(2, 8)}`;
+
+describe('a cluster of Node, Deno and Bun on one Redis', { timeout: 90_000 }, () => {
+  let redis: RunningRedis;
+  let instances: RunningServer[];
+  const clients: TestClient[] = [];
+
+  beforeAll(async () => {
+    // Every write is on disk before Redis answers, so that a Redis crash loses nothing.
+    redis = await startRedis({ appendonly: true });
+    instances = await Promise.all(RUNTIMES.map((runtime) => startServer({ runtime, env: { ...ENV, REDIS_URL: redis.url } })));
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const client of clients) client.socket.terminate();
+    await Promise.all(instances?.map((instance) => instance.stop()) ?? []);
+    await redis?.dispose();
+  });
+
+  async function join(on: RunningServer, room: string, query = ''): Promise<TestClient> {
+    const client = await TestClient.join(on.wsUrl(`/ws/${room}${query ? `?${query}` : ''}`));
+    clients.push(client);
+    return client;
+  }
+
+  const messages = (client: TestClient) => client.seen('message');
+  const seqs = (frames: Frame[]) => frames.map((frame) => frame.seq);
+  const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+  async function until(condition: () => boolean | Promise<boolean>, waitMs = 10_000): Promise<void> {
+    for (const deadline = Date.now() + waitMs; !(await condition()); ) {
+      if (Date.now() > deadline) expect.fail(`not within ${waitMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  it('delivers every message to every member on every instance exactly once, in seq order', async () => {
+    const room = uniqueRoom();
+    const members: TestClient[] = [];
+    for (const instance of instances) members.push(await join(instance, room), await join(instance, room));
+    const perSender = 40;
+    for (const [index, member] of members.entries()) {
+      for (let i = 0; i < perSender; i++) member.send({ type: 'message', text: `${index}:${i}` });
+    }
+    const total = members.length * perSender;
+    await until(() => members.every((member) => messages(member).length >= total));
+    const order = messages(members[0]!).map((frame) => frame.id);
+    for (const member of members) {
+      expect(seqs(messages(member))).toEqual(range(1, total));
+      expect(messages(member).map((frame) => frame.id)).toEqual(order);
+    }
+    // Each sender's own messages stay in the order it sent them.
+    for (const index of members.keys()) {
+      const own = messages(members[0]!).filter((frame) => frame.text.startsWith(`${index}:`));
+      expect(own.map((frame) => frame.text)).toEqual(range(0, perSender - 1).map((i) => `${index}:${i}`));
+    }
+  });
+
+  it('shares one member list, presence, renames and typing across instances', async () => {
+    const room = uniqueRoom();
+    const [node, deno, bun] = instances as [RunningServer, RunningServer, RunningServer];
+    const ann = await join(node, room, 'name=ann');
+    const bob = await join(deno, room, 'name=bob');
+    expect(bob.welcome.members.map((m: Frame) => m.name).sort()).toEqual(['ann', 'bob']);
+    expect(await ann.next('presence')).toMatchObject({ event: 'join', member: { name: 'bob' }, count: 2 });
+    const cat = await join(bun, room, 'name=cat');
+    expect(cat.welcome.members).toHaveLength(3);
+    cat.send({ type: 'rename', name: 'kat' });
+    for (const other of [ann, bob]) {
+      await other.next((f) => f.type === 'presence' && f.event === 'join' && f.member.name === 'cat');
+      expect(await other.next('presence')).toMatchObject({ event: 'rename', member: { id: cat.welcome.you.id, name: 'kat' } });
+    }
+    bob.send({ type: 'typing', active: true });
+    expect(await cat.next('typing')).toMatchObject({ from: { name: 'bob' }, active: true });
+    expect(await ann.next('typing')).toMatchObject({ from: { name: 'bob' } });
+    for (const instance of instances) {
+      const info = await (await fetch(`${instance.baseUrl}/api/rooms/${room}`)).json();
+      expect(info.count).toBe(3);
+      expect(info.members.map((m: Frame) => m.name).sort()).toEqual(['ann', 'bob', 'kat']);
+    }
+    await bob.close();
+    for (const other of [ann, cat]) {
+      expect(await other.next((f) => f.type === 'presence' && f.event === 'leave')).toMatchObject({ member: { name: 'bob' }, count: 2 });
+    }
+  });
+
+  it('has no gap and no duplicate for members joining and resuming while messages flow', async () => {
+    const room = uniqueRoom();
+    const sender = await join(instances[0]!, room, 'name=sender');
+    const total = 400;
+    let sent = 0;
+    // Messages keep coming from one instance while the others welcome newcomers.
+    const flow = (async () => {
+      for (; sent < total; sent++) {
+        sender.send({ type: 'message', text: `m${sent}` });
+        if (sent % 5 === 4) await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+    const joiners: { client: TestClient; since: number | undefined }[] = [];
+    for (let i = 0; i < 30; i++) {
+      const instance = instances[1 + (i % 2)]!;
+      const last = messages(sender).at(-1)?.seq;
+      const resume = i % 2 === 0 && last !== undefined;
+      const since = resume ? Math.max(0, last - 5) : undefined;
+      const query = resume ? `since=${since}&epoch=${sender.welcome.epoch}` : '';
+      joiners.push({ client: await join(instance, room, query), since });
+    }
+    await flow;
+    await until(() => joiners.every(({ client }) => (messages(client).at(-1)?.seq ?? client.welcome.seq) >= total));
+    for (const { client, since } of joiners) {
+      const { welcome } = client;
+      const history = seqs(welcome.history);
+      const live = seqs(messages(client));
+      if (since !== undefined && welcome.seq - since <= HISTORY_LIMIT) {
+        expect(welcome.recovered).toBe(true);
+        expect(history).toEqual(range(since + 1, welcome.seq));
+      } else {
+        // Fresh, or more missed than a resume makes up for (told so: recovered false).
+        expect(welcome.recovered).toBe(since === undefined ? undefined : false);
+        expect(history).toEqual(range(Math.max(1, welcome.seq - HISTORY_LIMIT + 1), welcome.seq));
+      }
+      expect(live).toEqual(range(welcome.seq + 1, total));
+    }
+  });
+
+  it("announces the members of an instance that dies to the others within PRESENCE_TTL_MS, and its clients resume elsewhere", async () => {
+    const doomed = await startServer({ runtime: 'node', env: { ...ENV, REDIS_URL: redis.url } });
+    const room = uniqueRoom();
+    const ann = await join(instances[1]!, room, 'name=ann');
+    const carl = await TestClient.join(doomed.wsUrl(`/ws/${room}?name=carl`));
+    await ann.next((f) => f.type === 'presence' && f.event === 'join');
+    ann.send({ type: 'message', text: 'seen by carl', cid: 'a' });
+    const seen = await carl.next('message');
+    await doomed.stop('SIGKILL');
+    const killedAt = Date.now();
+    expect((await carl.closed).code).toBe(1006);
+    ann.send({ type: 'message', text: 'missed by carl', cid: 'b' });
+    const leave = await ann.next((f) => f.type === 'presence' && f.event === 'leave', PRESENCE_TTL_MS + 2000);
+    expect(Date.now() - killedAt).toBeLessThanOrEqual(PRESENCE_TTL_MS + 500);
+    expect(leave).toMatchObject({ member: { name: 'carl' }, count: 1 });
+    const back = await join(instances[2]!, room, `name=carl&since=${seen.seq}&epoch=${carl.welcome.epoch}`);
+    expect(back.welcome).toMatchObject({ recovered: true, epoch: carl.welcome.epoch });
+    expect(back.welcome.history.map((m: Frame) => m.text)).toEqual(['missed by carl']);
+    expect(back.welcome.members.map((m: Frame) => m.name).sort()).toEqual(['ann', 'carl']);
+  });
+
+  it('keeps epoch and history when Redis crashes and restarts (AOF): members resume with recovered true', async () => {
+    const room = uniqueRoom();
+    const ann = await join(instances[0]!, room);
+    const bob = await join(instances[2]!, room);
+    const before = [];
+    for (const text of ['one', 'two']) {
+      ann.send({ type: 'message', text, cid: text });
+      before.push(await bob.next((f) => f.type === 'message' && f.cid === text));
+    }
+    await redis.kill();
+    await redis.restart();
+    // The instances lost their subscriptions: their members are sent to resume.
+    for (const client of [ann, bob]) expect((await client.closed).code).toBe(1012);
+    await until(async () => (await fetch(`${instances[1]!.baseUrl}/healthz`)).ok);
+    const back = await join(instances[1]!, room, `since=0&epoch=${ann.welcome.epoch}`);
+    expect(back.welcome).toMatchObject({ epoch: ann.welcome.epoch, seq: 2, recovered: true, history: before });
+    back.send({ type: 'message', text: 'three', cid: 'three' });
+    expect((await back.next('message')).seq).toBe(3);
+  });
+
+  it('starts a new epoch when Redis loses the room: members are closed with 1012 and resume with recovered false', async () => {
+    const room = uniqueRoom();
+    const ann = await join(instances[2]!, room);
+    ann.send({ type: 'message', text: 'about to be lost', cid: 'x' });
+    const lost = await ann.next('message');
+    await redis.flushAll();
+    expect(await ann.closed).toMatchObject({ code: 1012 });
+    const back = await join(instances[0]!, room, `since=${lost.seq}&epoch=${ann.welcome.epoch}`);
+    expect(back.welcome.epoch).not.toBe(ann.welcome.epoch);
+    expect(back.welcome).toMatchObject({ recovered: false, seq: 0, history: [] });
+  });
+
+  it('stays up while Redis is down: 503 degraded and unavailable, open connections kept; recovers by itself', async () => {
+    const room = uniqueRoom();
+    const ann = await join(instances[0]!, room);
+    await redis.stop();
+    for (const instance of instances) {
+      await until(async () => (await fetch(`${instance.baseUrl}/healthz`)).status === 503);
+      const health = await fetch(`${instance.baseUrl}/healthz`);
+      expect(await health.json()).toMatchObject({ status: 'degraded', reason: expect.any(String) });
+      const refused = await TestClient.refused(instance.wsUrl(`/ws/${room}`));
+      expect(refused).toMatchObject({ status: 503, body: { error: { code: 'unavailable' } } });
+      expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    }
+    ann.send({ type: 'message', text: 'while Redis is down', cid: 'down' });
+    expect(await ann.next('error')).toMatchObject({ code: 'unavailable', cid: 'down', retryAfterMs: expect.any(Number) });
+    expect(ann.socket.readyState).toBe(ann.socket.OPEN);
+
+    await redis.restart();
+    for (const instance of instances) await until(async () => (await fetch(`${instance.baseUrl}/healthz`)).ok);
+    expect((await ann.closed).code).toBe(1012);
+    const back = await join(instances[1]!, room, `since=0&epoch=${ann.welcome.epoch}`);
+    back.send({ type: 'message', text: 'Redis is back', cid: 'up' });
+    expect(await back.next('message')).toMatchObject({ text: 'Redis is back', seq: 1 });
+    for (const instance of instances) expect(instance.output()).not.toMatch(/at .*\(.*:\d+:\d+\)/);
+  });
+});
