@@ -26,6 +26,11 @@ export interface Snapshot extends Pick<Welcome, 'epoch' | 'seq' | 'history' | 'r
   readonly order: number;
 }
 
+/** A join refused because the room has MAX_ROOM_MEMBERS members on all instances together. */
+export class RoomFull extends Error {
+  override name = 'RoomFull';
+}
+
 /** Where the hub's events go: the room's members on this instance. */
 export interface HubListener {
   deliver(event: RoomEvent): void;
@@ -39,7 +44,10 @@ export interface RoomHub {
   listener: HubListener | undefined;
   /** Whether readers see the room: it has members or stored messages. */
   readonly exists: boolean;
-  /** Adds a member and announces it to the others; answers with what its welcome says. */
+  /**
+   * Adds a member and announces it to the others; answers with what its welcome says.
+   * Refuses with RoomFull when the room, on every instance, is at MAX_ROOM_MEMBERS.
+   */
   join(member: Member, request: ResumeRequest, limit: number): Snapshot | Promise<Snapshot>;
   /** Adds a member that was already announced (a Durable Object waking up), silently. */
   restore(member: Member): void;

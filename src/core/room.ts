@@ -4,7 +4,7 @@
 // through its RoomHub. All of its state is in the hub or rebuilt from the open connections
 // (restore), so a Durable Object that hibernates can wake it up again.
 import type { Config } from './config.ts';
-import { LocalHub, type HubListener, type RoomEvent, type RoomHub, type Snapshot } from './hub.ts';
+import { LocalHub, RoomFull, type HubListener, type RoomEvent, type RoomHub, type Snapshot } from './hub.ts';
 import type { HistoryQuery, ResumeRequest, RoomStore } from './store.ts';
 import type { Metrics } from './metrics.ts';
 import { randomId } from './ids.ts';
@@ -190,7 +190,10 @@ export class Room implements HubListener {
       state.pending = [];
       snapshot.then(
         (taken) => this.welcome(connection, state, taken, false),
-        (error) => this.drop(connection, state, error, [Close.tryAgainLater, 'unavailable']),
+        (error) =>
+          error instanceof RoomFull
+            ? this.remove(connection, Close.tryAgainLater, 'room_full')
+            : this.drop(connection, state, error, [Close.tryAgainLater, 'unavailable']),
       );
     } catch (error) {
       this.drop(connection, state, error, INTERNAL_ERROR);

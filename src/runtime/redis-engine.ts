@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { createClient } from 'redis';
 import type { Config } from '../core/config.ts';
 import type { Engine } from '../core/engine.ts';
-import type { HubListener, RoomEvent, RoomHub, Snapshot } from '../core/hub.ts';
+import { RoomFull, type HubListener, type RoomEvent, type RoomHub, type Snapshot } from '../core/hub.ts';
 import { randomId } from '../core/ids.ts';
 import { logEvent } from '../core/log.ts';
 import type { ChatMessage, Member, RoomInfo, RoomMessages, ServerFrame, Typing } from '../core/protocol.ts';
@@ -232,15 +232,11 @@ class RedisHub implements RoomHub {
       epoch ?? '',
       String(limit),
       String(this.config.historyRetention),
+      String(this.config.maxRoomMembers),
     ];
-    const [current, seq, order, history, members, recovered] = (await this.engine.run(SCRIPTS.join, this.keys, args)) as [
-      string,
-      number,
-      number,
-      string[],
-      string,
-      string,
-    ];
+    const answer = (await this.engine.run(SCRIPTS.join, this.keys, args)) as [string, number, number, string[], string, string];
+    if (answer[0] === 'full') throw new RoomFull();
+    const [current, seq, order, history, members, recovered] = answer;
     this.checkEpoch(current, true);
     return {
       epoch: current,

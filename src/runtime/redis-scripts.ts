@@ -110,13 +110,15 @@ return {epoch, seq}
 /**
  * Adds a member, announces it, and answers with its welcome's contents in the same step.
  * ARGV: fresh epoch, channel, instance, member id, member JSON, alive until (ms from now),
- * since ('' if not given), the client's epoch, history limit, retention.
- * Returns [epoch, seq, order, history (list of JSON), members JSON, recovered ('1', '0' or '')].
+ * since ('' if not given), the client's epoch, history limit, retention, most members.
+ * Returns [epoch, seq, order, history (list of JSON), members JSON, recovered ('1', '0' or
+ * '')], or ['full'] when the room has no place left.
  */
 export const JOIN = `${PRELUDE}
 local epoch = epochOf(ARGV[1])
 local channel, instance, id, json = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 reap(channel, epoch)
+if redis.call('HLEN', members) >= tonumber(ARGV[11]) then return {'full'} end
 redis.call('ZADD', alive, now() + tonumber(ARGV[6]), instance)
 redis.call('HSET', members, id, instance .. '|' .. json)
 local order = presence(channel, epoch, 'join', id, json)

@@ -67,6 +67,37 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   return { runtime, ...server, wsUrl: (path) => `ws://127.0.0.1:${server.port}${path}` };
 }
 
+/**
+ * Servers of several runtimes that share one Redis (STORAGE=redis in `options.env`), seen
+ * as one server: each WebSocket goes to the next of them in turn, HTTP to the first, and
+ * their output is read together.
+ */
+export async function startCluster(runtimes: RuntimeName[], options: StartOptions = {}): Promise<RunningServer> {
+  // Behind a load balancer every instance answers for one public origin; here each has its
+  // own port, so each lets the others' origins in as well.
+  const ports = await Promise.all(runtimes.map(() => freePort()));
+  const origins = [options.env?.ALLOWED_ORIGINS, ...ports.map((port) => `http://127.0.0.1:${port}`)];
+  const env = { ...options.env, ALLOWED_ORIGINS: origins.filter(Boolean).join(',') };
+  const servers = await Promise.all(runtimes.map((runtime, i) => startServer({ ...options, env, runtime, port: ports[i] })));
+  const first = servers[0]!;
+  let next = 0;
+  const output = () => servers.map((server) => server.output()).join('\n');
+  const firstFailure = (codes: (number | null)[]) => codes.find((code) => code !== 0) ?? 0;
+  return {
+    ...first,
+    wsUrl: (path) => servers[next++ % servers.length]!.wsUrl(path),
+    output,
+    waitForOutput: async (test, waitMs = 10_000) => {
+      for (const deadline = Date.now() + waitMs; !test(output()); ) {
+        if (Date.now() > deadline) throw new Error(`expected output did not appear within ${waitMs} ms:\n${output()}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
+    exited: Promise.all(servers.map((server) => server.exited)).then(firstFailure),
+    stop: async (signal, killAfterMs) => firstFailure(await Promise.all(servers.map((server) => server.stop(signal, killAfterMs)))),
+  };
+}
+
 export interface LaunchOptions {
   /** Names the process in error messages and its scratch directory. */
   name: string;

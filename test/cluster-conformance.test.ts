@@ -1,3 +1,3 @@
 import { describeConformance } from './conformance/suite.ts';
 
-describeConformance('node', 'redis');
+describeConformance('cluster', 'redis');
