@@ -161,8 +161,9 @@ export class RedisEngine implements Engine {
     return this.subscriber.sSubscribe(channel, onMessage);
   }
 
-  unsubscribe(channel: string): Promise<void> {
-    return this.subscriber.sUnsubscribe(channel);
+  /** Removes one listener; Redis is told only when it was the channel's last. */
+  unsubscribe(channel: string, onMessage: (message: string) => void): Promise<void> {
+    return this.subscriber.sUnsubscribe(channel, onMessage);
   }
 
   /** Renews this instance's place in every room it holds, and finds rooms whose data is gone. */
@@ -301,11 +302,14 @@ class RedisHub implements RoomHub {
   unsubscribe(): Promise<void> {
     const subscribed = this.subscription;
     this.subscription = undefined;
-    return subscribed ? subscribed.then(() => this.engine.unsubscribe(this.channel)) : Promise.resolve();
+    // Only this hub's listener: a hub made since for the same room keeps its own.
+    return subscribed ? subscribed.then(() => this.engine.unsubscribe(this.channel, this.onMessage)) : Promise.resolve();
   }
 
+  private readonly onMessage = (message: string) => this.receive(message);
+
   private subscribe(): Promise<void> {
-    this.subscription ??= this.engine.subscribe(this.channel, (message) => this.receive(message));
+    this.subscription ??= this.engine.subscribe(this.channel, this.onMessage);
     // A subscription that failed (Redis unreachable) is tried again by the next join.
     this.subscription.catch(() => (this.subscription = undefined));
     return this.subscription;
