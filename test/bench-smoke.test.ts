@@ -1,7 +1,8 @@
 // A short run of the benchmark's load client in verify mode against every server it compares
-// (edgechat on each runtime whose entry exists, and the three references): every message a
-// sender got back must reach every member of its room exactly once, in seq order. Nothing
-// here looks at timing; `npm run bench` measures.
+// (edgechat on each runtime whose entry exists, the three references, and the two clusters on
+// Redis, whose members are spread over both processes): every message a sender got back must
+// reach every member of its room exactly once, in seq order. Nothing here looks at timing;
+// `npm run bench` measures.
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -17,7 +18,7 @@ describe('benchmark smoke run (verify mode)', () => {
       try {
         const result = await runJob({
           host: '127.0.0.1',
-          port: server.port,
+          ports: server.ports,
           proto: def.proto,
           mode: 'verify',
           rooms: 3,
@@ -27,7 +28,7 @@ describe('benchmark smoke run (verify mode)', () => {
           textBytes: 100,
           warmupMs: 100,
           durationMs: 700,
-          serverPid: server.pid,
+          serverPids: server.pids,
           connectTimeoutMs: 20_000,
         });
         expect(result.verify?.problems).toEqual([]);
@@ -48,7 +49,7 @@ describe('benchmark smoke run (verify mode)', () => {
       try {
         const result = await runJob({
           host: '127.0.0.1',
-          port: server.port,
+          ports: [server.port],
           proto: 'edgechat',
           mode: 'verify',
           rooms: 1,

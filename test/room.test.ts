@@ -95,7 +95,8 @@ describe('Room', () => {
       publish: (payload: string | Uint8Array, except?: Connection) =>
         void published.push([JSON.parse(payload as string), except]),
     };
-    const room = new Room({ name: 'r', config: baseConfig, store: new MemoryStore('r', 3), metrics: new Metrics(), fanout });
+    const hub = new LocalHub(new MemoryStore('r', 3));
+    const room = new Room({ name: 'r', config: baseConfig, hub, metrics: new Metrics(), fanout });
     const ann = new RecordingConnection();
     const bob = new RecordingConnection();
     room.join(ann, { name: 'ann' });

@@ -2,8 +2,15 @@
 // local engine keeps it in this process (Storage: memory or SQLite); the Redis engine
 // (redis-engine.ts) in Redis, for any number of instances.
 import { LocalHub, pageOf, type RoomHub } from './hub.ts';
-import type { Room, RoomReader } from './room.ts';
-import type { Storage } from './store.ts';
+import type { RoomInfo, RoomMessages } from './protocol.ts';
+import type { Room } from './room.ts';
+import type { HistoryQuery, Storage } from './store.ts';
+
+/** What the HTTP API reads of a room. */
+export interface RoomReader {
+  info(): RoomInfo | Promise<RoomInfo>;
+  messages(query: HistoryQuery): RoomMessages | Promise<RoomMessages>;
+}
 
 export interface Engine {
   /** The hub of a room that is being joined. */
@@ -34,7 +41,8 @@ export class LocalEngine implements Engine {
   }
 
   reader(room: string, held: Room | undefined): RoomReader | undefined {
-    if (held) return held.exists ? held : undefined;
+    // A room held here is read from its hub: its members are only there.
+    if (held) return held.hub instanceof LocalHub && held.hub.exists ? held.hub : undefined;
     const stored = this.storage.find(room);
     if (!stored || stored.seq === 0) return undefined;
     return {

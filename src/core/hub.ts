@@ -42,8 +42,6 @@ export interface RoomHub {
   readonly name: string;
   /** Set by the room, which is where the hub's events go. */
   listener: HubListener | undefined;
-  /** Whether readers see the room: it has members or stored messages. */
-  readonly exists: boolean;
   /**
    * Adds a member and announces it to the others; answers with what its welcome says.
    * Refuses with RoomFull when the room, on every instance, is at MAX_ROOM_MEMBERS.
@@ -56,8 +54,6 @@ export interface RoomHub {
   typing(member: Member, active: boolean): void;
   /** Stores a message under the room's next seq; it reaches every member as an event. */
   post(draft: MessageDraft): void | Promise<void>;
-  info(): RoomInfo | Promise<RoomInfo>;
-  messages(query: HistoryQuery): RoomMessages | Promise<RoomMessages>;
 }
 
 /** A hub inside one process, over the room's RoomStore: every event is delivered at once. */
@@ -72,6 +68,7 @@ export class LocalHub implements RoomHub {
     return this.store.room;
   }
 
+  /** Whether readers see the room: it has members or stored messages. */
   get exists(): boolean {
     return this.roster.size > 0 || this.store.seq > 0;
   }

@@ -7,8 +7,8 @@ import type { Config } from './config.ts';
 import { logEvent } from './log.ts';
 import { ClientBuckets } from './rate-limit.ts';
 import { Metrics } from './metrics.ts';
-import type { Engine } from './engine.ts';
-import { Room, type Fanout, type RoomOptions, type RoomReader } from './room.ts';
+import type { Engine, RoomReader } from './engine.ts';
+import { Room, type Fanout, type RoomOptions } from './room.ts';
 
 export class RoomRegistry {
   readonly metrics = new Metrics();

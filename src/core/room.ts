@@ -4,8 +4,8 @@
 // through its RoomHub. All of its state is in the hub or rebuilt from the open connections
 // (restore), so a Durable Object that hibernates can wake it up again.
 import type { Config } from './config.ts';
-import { LocalHub, RoomFull, type HubListener, type RoomEvent, type RoomHub, type Snapshot } from './hub.ts';
-import type { HistoryQuery, ResumeRequest, RoomStore } from './store.ts';
+import { RoomFull, type HubListener, type RoomEvent, type RoomHub, type Snapshot } from './hub.ts';
+import type { ResumeRequest } from './store.ts';
 import type { Metrics } from './metrics.ts';
 import { randomId } from './ids.ts';
 import { logEvent } from './log.ts';
@@ -19,8 +19,6 @@ import {
   type ErrorCode,
   type ErrorFrame,
   type Member,
-  type RoomInfo,
-  type RoomMessages,
   type ServerFrame,
   type Welcome,
 } from './protocol.ts';
@@ -62,9 +60,8 @@ export type RoomConfig = Pick<
 export interface RoomOptions {
   name: string;
   config: RoomConfig;
-  /** The room's shared side; or else a LocalHub over `store`. */
-  hub?: RoomHub;
-  store?: RoomStore;
+  /** What the instances holding the room share (in one process, a LocalHub). */
+  hub: RoomHub;
   metrics: Metrics;
   /**
    * Turns a frame's JSON into what is handed to every recipient's `send`, once per
@@ -135,10 +132,8 @@ export class Room implements HubListener {
   constructor(options: RoomOptions) {
     this.name = options.name;
     this.config = options.config;
-    const hub = options.hub ?? (options.store && new LocalHub(options.store));
-    if (!hub) throw new Error('a Room needs a hub or a store');
-    this.hub = hub;
-    hub.listener = this;
+    this.hub = options.hub;
+    this.hub.listener = this;
     this.metrics = options.metrics;
     this.encode = options.encode ?? ((text) => text);
     this.fanout = options.fanout;
@@ -155,18 +150,6 @@ export class Room implements HubListener {
     return this.members.size >= this.config.maxRoomMembers;
   }
 
-  /** Whether readers see the room: it has members or stored messages. */
-  get exists(): boolean {
-    return this.hub.exists;
-  }
-
-  info(): RoomInfo | Promise<RoomInfo> {
-    return this.hub.info();
-  }
-
-  messages(query: HistoryQuery): RoomMessages | Promise<RoomMessages> {
-    return this.hub.messages(query);
-  }
 
   /**
    * Admits a new connection: sends its welcome and tells the others. Returns the member,
@@ -503,8 +486,6 @@ export class Room implements HubListener {
 
 }
 
-/** What the HTTP API reads of a room. */
-export type RoomReader = Pick<Room, 'info' | 'messages'>;
 
 /** Slow-consumer close when more output is queued for `connection` than it may have. */
 function backlogged(connection: Connection): CloseWith | undefined {

@@ -6,12 +6,11 @@
 import { createHash } from 'node:crypto';
 import { createClient } from 'redis';
 import type { Config } from '../core/config.ts';
-import type { Engine } from '../core/engine.ts';
+import type { Engine, RoomReader } from '../core/engine.ts';
 import { RoomFull, type HubListener, type RoomEvent, type RoomHub, type Snapshot } from '../core/hub.ts';
 import { randomId } from '../core/ids.ts';
 import { logEvent } from '../core/log.ts';
 import type { ChatMessage, Member, RoomInfo, RoomMessages, ServerFrame, Typing } from '../core/protocol.ts';
-import type { Room, RoomReader } from '../core/room.ts';
 import { newEpoch, type HistoryQuery, type MessageDraft, type ResumeRequest } from '../core/store.ts';
 import * as scripts from './redis-scripts.ts';
 
@@ -95,8 +94,8 @@ export class RedisEngine implements Engine {
     return hub;
   }
 
-  async reader(room: string, _held: Room | undefined): Promise<RoomReader | undefined> {
-    // Redis has the whole room, members on every instance included; what is held here is part of it.
+  /** From Redis, which has the whole room (a room held here has only this instance's members). */
+  async reader(room: string): Promise<RoomReader | undefined> {
     const keys = roomKeys(this.config.redisPrefix, room);
     const found = (await this.run(SCRIPTS.info, keys.keys, [keys.channel])) as [string, number, string] | null;
     if (!found) return undefined;
@@ -214,11 +213,6 @@ class RedisHub implements RoomHub {
     this.messageHead = `{"type":"message","room":${JSON.stringify(name)},"seq":`;
   }
 
-  /** Readers ask Redis (RedisEngine.reader), not the room held here. */
-  get exists(): boolean {
-    return true;
-  }
-
   async join(member: Member, { since, epoch }: ResumeRequest, limit: number): Promise<Snapshot> {
     // Subscribed before the snapshot is taken, so that no event falls between the two.
     await this.subscribe();
@@ -273,15 +267,6 @@ class RedisHub implements RoomHub {
     const rest = JSON.stringify({ from, text, ts, ...(cid !== undefined && { cid }) }).slice(1);
     const args = [newEpoch(), String(this.config.historyRetention), this.channel, this.messageHead, rest];
     await this.engine.run(SCRIPTS.append, this.keys, args);
-  }
-
-  async info(): Promise<RoomInfo> {
-    const reader = await this.engine.reader(this.name, undefined);
-    return reader ? reader.info() : { room: this.name, count: 0, members: [], seq: 0, epoch: '' };
-  }
-
-  messages(query: HistoryQuery): Promise<RoomMessages> {
-    return this.engine.messages(this.name, query);
   }
 
   /**

@@ -836,6 +836,8 @@ export function describeConformance(
         await post(ann, 'seen by bob');
         const lastSeen = (await bob.next('message')).seq;
         await bob.close();
+        // Gone from the room (on every instance of a cluster) before two more join it.
+        await expectEventually(async () => (await getJson(`/api/rooms/${room}`)).body.count === 1);
         for (const text of ['missed 1', 'missed 2', 'missed 3']) await post(ann, text);
         const back = await join(room, `since=${lastSeen}&epoch=${bob.welcome.epoch}`);
         expect(back.welcome.recovered).toBe(true);

@@ -38,7 +38,10 @@ export class TestClient {
   /** Opens a connection and waits for its welcome frame. */
   static async join(url: string, options?: ClientOptions): Promise<TestClient> {
     const client = await TestClient.open(url, options);
-    await client.next('welcome');
+    // A close instead of the welcome (room_full, say) is said at once, with its code.
+    const closedFirst = client.closed.then(({ code, reason }) => new Error(`closed with ${code} ${reason} before its welcome`));
+    const first = await Promise.race([client.next('welcome'), closedFirst]);
+    if (first instanceof Error) throw first;
     return client;
   }
 

@@ -15,6 +15,7 @@ import { Metrics } from '../../core/metrics.ts';
 import { ClientBuckets } from '../../core/rate-limit.ts';
 import { Close, type Member } from '../../core/protocol.ts';
 import { LocalEngine } from '../../core/engine.ts';
+import { LocalHub } from '../../core/hub.ts';
 import { Room, type Connection, type JoinRequest } from '../../core/room.ts';
 import { SqlStorage, type SqlDriver, type SqlValue } from '../../core/sql-store.ts';
 import { roomDirectory, type RoomDirectoryClient } from './directory.ts';
@@ -144,15 +145,17 @@ export class RoomObject {
   }
 
   private openRoom(): Room {
-    this.room ??= new Room({
+    if (this.room) return this.room;
+    const hub = new LocalHub(this.storage.open(this.name));
+    this.room = new Room({
       name: this.name,
       config: this.config,
-      store: this.storage.open(this.name),
+      hub,
       // Counted but never read: a Worker has no /metrics.
       metrics: new Metrics(),
       // Per client within this room: a budget across rooms would cost a call per message.
       clientBudgets: this.clientBudgets,
-      onEmpty: (room) => this.release(room),
+      onEmpty: (room) => this.release(room, hub),
     });
     return this.room;
   }
@@ -161,8 +164,8 @@ export class RoomObject {
    * The last member has left. A room that never had a message promised nothing, so its
    * storage is deleted, and the object is again as if the room had never been joined.
    */
-  private release(room: Room): void {
-    if (room.exists || room !== this.room) return;
+  private release(room: Room, hub: LocalHub): void {
+    if (hub.exists || room !== this.room) return;
     this.room = undefined;
     // Tables included; the next join starts from nothing.
     this.list(async () => {
