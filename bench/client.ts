@@ -17,7 +17,11 @@ export type Mode = 'load' | 'verify' | 'idle';
 
 export interface Job {
   host: string;
-  port: number;
+  /**
+   * The server's ports: one per process of a cluster. Each room's members connect to them
+   * in turn (member 0 to the first, member 1 to the second, …), senders included.
+   */
+  ports: number[];
   proto: Proto;
   mode: Mode;
   rooms: number;
@@ -31,8 +35,8 @@ export interface Job {
   textBytes: number;
   warmupMs: number;
   durationMs: number;
-  /** Whose CPU time and memory to read from /proc; absent, none is read. */
-  serverPid?: number;
+  /** The server's processes, whose CPU time and memory are summed from /proc; absent, none is read. */
+  serverPids?: number[];
   /** Handshakes in flight at once while connecting. */
   connectConcurrency?: number;
   /** Time allowed for connecting every member. */
@@ -78,10 +82,13 @@ export interface Result {
   serverCpuSec?: number;
   /** Server CPU time over wall time in the window (1 = one core busy). */
   serverCpuShare?: number;
+  /** The same for each of the server's processes, in the order of `serverPids`. */
+  serverCpuShares?: number[];
   serverCpuUsPerDelivery?: number;
   /**
-   * Deliveries per write-type system call of the server (write/writev as counted in
-   * /proc/<pid>/io; a runtime that uses send/sendmsg shows none, and then this is absent).
+   * Deliveries per write-type system call of the server, all its processes (write/writev as
+   * counted in /proc/<pid>/io; a runtime that uses send/sendmsg shows none, and then this is
+   * absent).
    */
   deliveriesPerWrite?: number;
   /** This client's CPU time over wall time in the window. */
@@ -210,7 +217,8 @@ class Conn {
   }
 
   open(): Promise<void> {
-    const { host, port } = this.run.job;
+    const { host, ports } = this.run.job;
+    const port = ports[this.member % ports.length]!;
     return new Promise((resolve, reject) => {
       this.onWelcome = resolve;
       this.onFail = reject;
@@ -528,9 +536,9 @@ function latencyOf(samples: number[]): Latency {
 export async function runJob(job: Job): Promise<Result> {
   const run = new Run(job);
   run.roomAcks = Array.from({ length: job.rooms }, () => new Map());
-  const pid = job.serverPid;
+  const pids = job.serverPids ?? [];
   try {
-    const rssBefore = job.mode === 'idle' && pid ? readProcRss(pid) : undefined;
+    const rssBefore = job.mode === 'idle' ? sumOver(pids, readProcRss) : undefined;
     const connectStart = performance.now();
     await connectAll(run);
     const connectMs = performance.now() - connectStart;
@@ -538,7 +546,7 @@ export async function runJob(job: Job): Promise<Result> {
     const fillMs = lastFrame - connectStart;
 
     if (job.mode === 'idle') {
-      const rssAfter = pid ? readProcRss(pid) : undefined;
+      const rssAfter = sumOver(pids, readProcRss);
       return {
         ...emptyResult(run, connectMs, fillMs),
         rssBeforeKiB: rssBefore,
@@ -559,9 +567,9 @@ export async function runJob(job: Job): Promise<Result> {
     const delivered0 = run.delivered;
     const acked0 = run.acked;
     const client0 = process.cpuUsage();
-    const server0 = pid ? readProcCpu(pid) : undefined;
+    const server0 = pids.map(readProcCpu);
     const machine0 = readMachineBusy();
-    const writes0 = pid ? readProcWrites(pid) : undefined;
+    const writes0 = sumOver(pids, readProcWrites);
     run.recording = true;
     await sleep(job.durationMs);
     run.recording = false;
@@ -569,16 +577,17 @@ export async function runJob(job: Job): Promise<Result> {
     const delivered1 = run.delivered;
     const acked1 = run.acked;
     const client = process.cpuUsage(client0);
-    const server1 = pid ? readProcCpu(pid) : undefined;
+    const server1 = pids.map(readProcCpu);
     const machine1 = readMachineBusy();
-    const writes1 = pid ? readProcWrites(pid) : undefined;
+    const writes1 = sumOver(pids, readProcWrites);
     run.sending = false;
 
     const windowMs = t1 - t0;
     const deliveries = delivered1 - delivered0;
     const messages = acked1 - acked0;
     const writes = writes0 !== undefined && writes1 !== undefined ? writes1 - writes0 : 0;
-    const serverCpuSec = server0 !== undefined && server1 !== undefined ? server1 - server0 : undefined;
+    const perProcess = server1.map((cpu, i) => cpu - server0[i]!);
+    const serverCpuSec = pids.length ? perProcess.reduce((sum, cpu) => sum + cpu, 0) : undefined;
     const result: Result = {
       ...emptyResult(run, connectMs, fillMs),
       windowMs,
@@ -590,6 +599,7 @@ export async function runJob(job: Job): Promise<Result> {
       latency: latencyOf(run.samples),
       serverCpuSec,
       serverCpuShare: serverCpuSec !== undefined ? serverCpuSec / (windowMs / 1000) : undefined,
+      serverCpuShares: pids.length ? perProcess.map((cpu) => cpu / (windowMs / 1000)) : undefined,
       serverCpuUsPerDelivery: serverCpuSec !== undefined && deliveries ? (serverCpuSec * 1e6) / deliveries : undefined,
       // Fewer writes than a tenth of the messages: the runtime writes some other way.
       deliveriesPerWrite: writes > messages / 10 ? deliveries / writes : undefined,
@@ -605,6 +615,17 @@ export async function runJob(job: Job): Promise<Result> {
     run.sending = false;
     for (const conn of run.connections) conn.destroy();
   }
+}
+
+/** `read` summed over the server's processes; undefined when there are none, or one cannot be read. */
+function sumOver(pids: number[], read: (pid: number) => number | undefined): number | undefined {
+  let total = 0;
+  for (const pid of pids) {
+    const value = read(pid);
+    if (value === undefined) return undefined;
+    total += value;
+  }
+  return pids.length ? total : undefined;
 }
 
 function emptyResult(run: Run, connectMs: number, fillMs: number): Result {

@@ -54,6 +54,11 @@ export interface Report {
 const FLOOR: ServerId = 'floor-node';
 const SOCKETIO: ServerId = 'socketio-node';
 const BUN_PUBLISH: ServerId = 'bun-publish';
+const REDIS: ServerId = 'edgechat-node-redis';
+const SOCKETIO_REDIS: ServerId = 'socketio-node-redis';
+
+/** A cluster is compared with Socket.IO on the same layout; anything else with Socket.IO alone. */
+const socketioFor = (server: ServerId) => (server === REDIS ? SOCKETIO_REDIS : SOCKETIO);
 
 export function describeShape(shape: Shape): string {
   const where = shape.rooms === 1 ? `1 room of ${shape.members}` : `${shape.rooms} rooms of ${shape.members}`;
@@ -108,7 +113,7 @@ function cells(rows: Row[], row: Row): string[] {
   const r = row.result;
   if (!r) return failedCells(row, COLUMNS.length);
   const floor = reference(rows, row.shape, FLOOR);
-  const socketio = reference(rows, row.shape, SOCKETIO);
+  const socketio = reference(rows, row.shape, socketioFor(row.server));
   const publish = reference(rows, row.shape, BUN_PUBLISH);
   return [
     labelOf(row),
@@ -208,7 +213,7 @@ export function stdoutTables(report: Report): string {
 
 const TARGET_COLUMNS = ['target', 'shape', 'measured', 'met'];
 
-/** The goals of issue 4, checked against this run's ratios. */
+/** The goals of the issues (4, and the clusters on Redis), checked against this run's ratios. */
 function targetRows(report: Report): string[][] {
   const out: string[][] = [];
   const check = (target: string, shape: string, value: number | undefined, ok: (v: number) => boolean, unit = '×') => {
@@ -227,6 +232,14 @@ function targetRows(report: Report): string[][] {
     if (bun && publish) check('Bun deliveries/s ≥ 0.8× Bun publish', shape.name, bun.deliveriesPerSec / publish.deliveriesPerSec, (v) => v >= 0.8);
     if (bun && publish && bun.serverCpuUsPerDelivery && publish.serverCpuUsPerDelivery) {
       check('(same, as cost) Bun CPU/delivery ≤ 1.25× Bun publish', shape.name, bun.serverCpuUsPerDelivery / publish.serverCpuUsPerDelivery, (v) => v <= 1.25);
+    }
+    // A cluster's CPU is its two instances' and redis-server's.
+    const redis = reference(report.rows, shape, REDIS);
+    const socketioRedis = reference(report.rows, shape, SOCKETIO_REDIS);
+    const cost = (result: Result) => result.serverCpuUsPerDelivery ?? NaN;
+    if (redis && node) check('Redis mode ×2 CPU/delivery ≤ 1.3× memory mode', shape.name, cost(redis) / cost(node), (v) => v <= 1.3);
+    if (redis && socketioRedis) {
+      check('Redis cluster ≥ 5× Socket.IO + Redis adapter in deliveries per CPU-second', shape.name, cost(socketioRedis) / cost(redis), (v) => v >= 5);
     }
   }
   const idle = (id: ServerId) => report.idle.find((row) => row.server === id)?.result?.kibPerConnection;
@@ -250,6 +263,14 @@ export function markdown(report: Report, chartPath: string, changes: string): st
     '(`bench/servers/socketio.mjs`), and **Bun native publish** (`bench/servers/bun-publish.ts`).',
     'Absolute figures drift on a shared machine; read the ratio columns, which compare servers',
     'measured one after another within the same run.',
+    '',
+    'Two rows in room200 are clusters: **edgechat on Node ×2, Redis** (`STORAGE=redis`) and',
+    '**Socket.IO 4 ×2, Redis adapter** (the same Socket.IO server on `@socket.io/redis-adapter`,',
+    '`bench/servers/socketio-redis.mjs`), each two processes sharing a redis-server started for',
+    'that measurement alone. The client spreads each room\'s members, senders included, over the',
+    'two processes in turn, so every message crosses Redis to reach half of its room. Their',
+    '*× Socket.IO* compares them with the Socket.IO cluster, and their server CPU is the sum of',
+    'both processes and redis-server.',
     '',
     'The load client (`bench/client.ts`) is one Node process with one thread, so that the server',
     'under test keeps the other core: it speaks WebSocket over raw `net` sockets that all read',
@@ -275,11 +296,12 @@ export function markdown(report: Report, chartPath: string, changes: string): st
     'and sends the next when its own copy returns, so latency and throughput are two views of',
     'one closed loop. The second table is cost: *server CPU* is user + system time of the server',
     'process from `/proc/<pid>/stat` over the window (100% = one core; Bun and Deno run helper',
-    'threads), and *µs/delivery* divides it by deliveries, which stays comparable even when the',
-    'pace was set by something other than the server. *deliveries/write* divides deliveries by',
-    'the server\'s write/writev system calls (`syscw` in `/proc/<pid>/io`): 1.0 means one system',
-    'call per frame per member, more means frames were coalesced (runtimes that write with',
-    '`send`/`sendmsg`, Bun and Deno, show –). *client CPU* is the load client\'s own share',
+    'threads; a cluster adds up its processes and Redis), and *µs/delivery* divides it by',
+    'deliveries, which stays comparable even when the pace was set by something other than the',
+    'server. *deliveries/write* divides deliveries by the server\'s write/writev system calls',
+    '(`syscw` in `/proc/<pid>/io`): 1.0 means one system call per frame per member, more means',
+    'frames were coalesced (runtimes that write with `send`/`sendmsg`, Bun and Deno, show –;',
+    'a cluster\'s count includes its Redis traffic). *client CPU* is the load client\'s own share',
     'of a core (it is one thread); near 100% means the client, not the server, set the pace, and',
     'the cost ratio is then the one to trust. *other CPU* is the rest of the machine\'s busy time',
     'in the window (`/proc/stat`): kernel interrupt work plus any other process; a large figure',
@@ -327,6 +349,7 @@ export function markdown(report: Report, chartPath: string, changes: string): st
     'npm run bench -- --servers edgechat-node,floor-node --shapes room200 --duration 10',
     'npm run bench -- --rooms 50 --members 40 --senders 2 --inflight 4 --no-idle --no-write',
     'npm run bench -- --profile edgechat-node,floor-node --shapes room200   # CPU profiles',
+    'npm run bench -- --servers edgechat-node,edgechat-node-redis,socketio-node-redis --shapes room200 --no-idle',
     'npm run bench -- --help',
     '```',
     '',
@@ -343,6 +366,8 @@ const COLORS: Record<ServerId, string> = {
   'floor-node': '#718096',
   'socketio-node': '#805ad5',
   'bun-publish': '#d69e2e',
+  'edgechat-node-redis': '#1a365d',
+  'socketio-node-redis': '#553c9a',
 };
 
 const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');

@@ -10,11 +10,12 @@ import type { Job, Mode, Result } from './client.ts';
 import { formatSummary, summarise } from './profile-summary.ts';
 import { markdown, stdoutTables, svgChart, describeShape, type IdleRow, type Report, type Row, type Shape } from './report.ts';
 import { readMachineBusy } from './proc.ts';
-import { SERVERS, root, serverById, startServer, type ServerDef } from './servers.ts';
+import { SERVERS, root, serverById, startServer, type Running, type ServerDef } from './servers.ts';
 
 const HELP = `npm run bench -- [flags]
 
   --servers LIST      comma-separated, default all: ${SERVERS.map((s) => s.id).join(',')}
+                      (without it, the two clusters on Redis run in room200 only, and not idle)
   --shapes LIST       default room200,room2000,rooms1000x10; also RxM (e.g. 10x50) for R rooms of M
   --rooms R --members M
                       one custom shape instead of --shapes
@@ -34,7 +35,7 @@ const HELP = `npm run bench -- [flags]
   --verify            record every member's seq sequence and check exactly-once, in order
                       (no report is written)
   --profile LIST      run these servers (node ones) with --cpu-prof on the first shape and
-                      print a self-time summary (no report is written)
+                      print a self-time summary per process (no report is written)
   --no-write          print the table only; leave BENCHMARKS.md and bench/chart.svg alone
   --help`;
 
@@ -114,6 +115,8 @@ function shapesFromFlags(): Shape[] {
 
 const shapes = shapesFromFlags();
 const servers: ServerDef[] = (flags.servers ?? SERVERS.map((s) => s.id).join(',')).split(',').map((id) => serverById(id.trim()));
+/** Whether this run measures `def` in a shape (or 'idle'): a run that names its servers, in every one. */
+const measures = (def: ServerDef, shape: string) => flags.servers !== undefined || !def.shapes || def.shapes.includes(shape);
 const durationMs = count('duration', flags.duration, 0.1)! * 1000;
 const warmupMs = count('warmup', flags.warmup, 0)! * 1000;
 const textBytes = count('text', flags.text)!;
@@ -172,11 +175,11 @@ class Client {
   }
 }
 
-function shapeJob(shape: Shape, port: number, pid: number, def: ServerDef, jobMode: Mode): Job {
+function shapeJob(shape: Shape, server: Running, jobMode: Mode): Job {
   return {
     host: '127.0.0.1',
-    port,
-    proto: def.proto,
+    ports: server.ports,
+    proto: server.def.proto,
     mode: jobMode,
     rooms: shape.rooms,
     members: shape.members,
@@ -185,7 +188,7 @@ function shapeJob(shape: Shape, port: number, pid: number, def: ServerDef, jobMo
     textBytes,
     warmupMs,
     durationMs,
-    serverPid: pid,
+    serverPids: server.pids,
   };
 }
 
@@ -229,18 +232,26 @@ function machine(): Report['machine'] {
       Deno: version([join(root, 'node_modules', '.bin', 'deno'), '--version']),
       ws: packageVersion('ws'),
       'socket.io': packageVersion('socket.io'),
+      '@socket.io/redis-adapter': packageVersion('@socket.io/redis-adapter'),
+      'redis-server': version(['redis-server', '--version']),
+      'node-redis': packageVersion('redis'),
       hono: packageVersion('hono'),
       '@hono/node-server': packageVersion('@hono/node-server'),
     },
   };
 }
 
+const percent = (share: number | undefined) => `${Math.round((share ?? NaN) * 100)}%`;
+
 function short(result: Result): string {
   const l = result.latency;
+  const shares = result.serverCpuShares ?? [];
+  // A cluster's share by process: its instances, then redis-server.
+  const split = shares.length > 1 ? ` (${shares.map(percent).join(' + ')})` : '';
   return (
     `${Math.round(result.deliveriesPerSec).toLocaleString('en-US')} deliveries/s, ` +
     `${Math.round(result.messagesPerSec).toLocaleString('en-US')} msgs/s, p50 ${l.p50.toFixed(2)} p99 ${l.p99.toFixed(2)} ms, ` +
-    `CPU server ${Math.round((result.serverCpuShare ?? NaN) * 100)}% client ${Math.round(result.clientCpuShare * 100)}% ` +
+    `CPU server ${percent(result.serverCpuShare)}${split} client ${percent(result.clientCpuShare)} ` +
     `other ${Math.round((result.otherCpuShare ?? NaN) * 100)}%, fan-out ${result.fanoutRatio.toFixed(3)}, ` +
     `fill ${(result.fillMs / 1000).toFixed(1)} s`
   );
@@ -269,15 +280,18 @@ async function profile(ids: string[]): Promise<void> {
       const server = await startServer(def, { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', out] });
       try {
         log(`profiling ${def.label}, ${shape.name}: ${describeShape(shape)}`);
-        const result = await client.run(shapeJob(shape, server.port, server.pid, def, 'load'));
+        const result = await client.run(shapeJob(shape, server, 'load'));
         log(`  ${short(result)} (under the profiler)`);
       } finally {
-        await server.stop(10_000); // SIGTERM: the process exits and writes its profile
+        await server.stop(10_000); // SIGTERM: each process exits and writes its profile
       }
-      const file = readdirSync(out).find((name) => name.endsWith('.cpuprofile'));
-      if (!file) throw new Error(`${id} wrote no profile to ${out}`);
-      console.log(`\n== ${def.label}: ${join('bench', 'profiles', id, file)}\n`);
-      console.log(formatSummary(summarise(JSON.parse(readFileSync(join(out, file), 'utf8')))));
+      // One profile per process of a cluster (redis-server is not profiled).
+      const files = readdirSync(out).filter((name) => name.endsWith('.cpuprofile'));
+      if (!files.length) throw new Error(`${id} wrote no profile to ${out}`);
+      for (const file of files) {
+        console.log(`\n== ${def.label}: ${join('bench', 'profiles', id, file)}\n`);
+        console.log(formatSummary(summarise(JSON.parse(readFileSync(join(out, file), 'utf8')))));
+      }
     }
   } finally {
     client.close();
@@ -327,7 +341,7 @@ async function main(): Promise<void> {
     await waitForQuiet();
     const server = await startServer(def);
     try {
-      return await client.run(shapeJob(shape, server.port, server.pid, def, mode));
+      return await client.run(shapeJob(shape, server, mode));
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       throw new Error(`${message}\n    server output (tail):\n${server.output().slice(-2000)}`);
@@ -340,7 +354,7 @@ async function main(): Promise<void> {
   try {
     for (const shape of shapes) {
       log(`\n${shape.name}: ${describeShape(shape)}`);
-      for (const def of servers) {
+      for (const def of servers.filter((server) => measures(server, shape.name))) {
         const row: Row = { shape, server: def.id, label: def.label };
         rows.push(row);
         try {
@@ -385,7 +399,7 @@ async function main(): Promise<void> {
     if (idleConnections > 0 && mode === 'load') {
       const rooms = Math.ceil(idleConnections / idleRoomSize);
       log(`\nidle: ${idleConnections} connections in ${rooms} rooms of ${idleRoomSize}`);
-      for (const def of servers) {
+      for (const def of servers.filter((server) => measures(server, 'idle'))) {
         const row: IdleRow = { server: def.id, label: def.label, connections: rooms * idleRoomSize, roomSize: idleRoomSize };
         idle.push(row);
         let server;
@@ -393,7 +407,7 @@ async function main(): Promise<void> {
           await waitForQuiet();
           server = await startServer(def);
           const shape: Shape = { name: 'idle', rooms, members: idleRoomSize, senders: 0, inflight: 0 };
-          const result = await client.run({ ...shapeJob(shape, server.port, server.pid, def, 'idle'), settleMs: 1000 });
+          const result = await client.run({ ...shapeJob(shape, server, 'idle'), settleMs: 1000 });
           row.result = result;
           log(
             `  ${def.id.padEnd(14)} ${(result.kibPerConnection ?? NaN).toFixed(2)} KiB/connection ` +

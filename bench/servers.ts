@@ -1,10 +1,12 @@
 // The servers a benchmark run compares, each started by the tests' launcher as its own
 // process group on a free 127.0.0.1 port. The process measured is the one that holds the
-// listening socket.
+// listening socket. A cluster is several such processes sharing a redis-server started for
+// it alone (by the tests' starter), and all of them, Redis included, are measured together.
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Proto } from './client.ts';
 import { listenerPid } from './proc.ts';
+import { startRedis } from '../test/support/redis.ts';
 import { launch, npmScript } from '../test/support/server.ts';
 
 export const root = fileURLToPath(new URL('..', import.meta.url));
@@ -17,7 +19,9 @@ export type ServerId =
   | 'edgechat-deno'
   | 'floor-node'
   | 'socketio-node'
-  | 'bun-publish';
+  | 'bun-publish'
+  | 'edgechat-node-redis'
+  | 'socketio-node-redis';
 
 export interface ServerDef {
   id: ServerId;
@@ -28,7 +32,20 @@ export interface ServerDef {
   command(nodeArgs?: string[]): string[];
   /** Variables of its own, over BENCH_ENV. */
   env?: Record<string, string>;
+  /** A cluster: this many processes of the command, given the REDIS_URL of a fresh redis-server. */
+  instances?: number;
+  /**
+   * The shapes (and 'idle') it is measured in by a run that does not name its servers; all
+   * when absent. A run that names it measures it in every shape asked.
+   */
+  shapes?: readonly string[];
 }
+
+/**
+ * The clusters are there to be compared with edgechat on Node in memory and with each other
+ * in room200, where each of their measurements starts three processes.
+ */
+const CLUSTER = { instances: 2, shapes: ['room200'] } as const;
 
 export const SERVERS: readonly ServerDef[] = [
   {
@@ -89,6 +106,24 @@ export const SERVERS: readonly ServerDef[] = [
     proto: 'edgechat',
     command: () => [join(root, 'node_modules', '.bin', 'bun'), 'bench/servers/bun-publish.ts'],
   },
+  {
+    id: 'edgechat-node-redis',
+    label: 'edgechat on Node ×2, Redis',
+    runtime: 'node',
+    proto: 'edgechat',
+    command: (nodeArgs = []) => [process.execPath, ...nodeArgs, 'dist/runtime/node/server.js'],
+    env: { STORAGE: 'redis' },
+    ...CLUSTER,
+  },
+  {
+    id: 'socketio-node-redis',
+    label: 'Socket.IO 4 ×2, Redis adapter',
+    runtime: 'node',
+    proto: 'socketio',
+    // The same server as socketio-node: given REDIS_URL, it shares its rooms through the adapter.
+    command: (nodeArgs = []) => [process.execPath, ...nodeArgs, 'bench/servers/socketio.mjs'],
+    ...CLUSTER,
+  },
 ];
 
 export function serverById(id: string): ServerDef {
@@ -100,20 +135,22 @@ export function serverById(id: string): ServerDef {
 
 export interface Running {
   def: ServerDef;
-  port: number;
-  /** The process that listens (and is measured). */
-  pid: number;
+  /** Where members connect: the port of each process of the server. */
+  ports: number[];
+  /** The processes measured: each one that listens, then redis-server for a cluster. */
+  pids: number[];
   output(): string;
   /**
-   * Ends the process group: SIGKILL at once, or with `graceMs` SIGTERM first and SIGKILL
-   * after that long. Resolves when the process is gone.
+   * Ends every process group: SIGKILL at once, or with `graceMs` SIGTERM first and SIGKILL
+   * after that long. Resolves when the processes are gone (and a cluster's Redis with them).
    */
   stop(graceMs?: number): Promise<void>;
 }
 
 /**
  * The configuration every edgechat run gets: no rate limits or connection caps, rooms as
- * large as any shape, history in memory (the SQLite rows measure what storing it costs).
+ * large as any shape, history in memory (the SQLite and Redis rows measure what storing it
+ * elsewhere costs).
  */
 export const BENCH_ENV: Record<string, string> = {
   RATE_LIMIT_PER_SEC: '0',
@@ -126,10 +163,45 @@ export const BENCH_ENV: Record<string, string> = {
   STORAGE: 'memory',
 };
 
-export async function startServer(
-  def: ServerDef,
-  options: { env?: Record<string, string>; nodeArgs?: string[]; readyTimeoutMs?: number } = {},
-): Promise<Running> {
+interface StartOptions {
+  env?: Record<string, string>;
+  nodeArgs?: string[];
+  readyTimeoutMs?: number;
+}
+
+export function startServer(def: ServerDef, options: StartOptions = {}): Promise<Running> {
+  return def.instances ? startCluster(def, def.instances, options) : startProcess(def, options);
+}
+
+/** `instances` processes of the server on a redis-server of their own, fresh for each measurement. */
+async function startCluster(def: ServerDef, instances: number, options: StartOptions): Promise<Running> {
+  const redis = await startRedis();
+  const processes: Running[] = [];
+  const stop = async (graceMs = 0) => {
+    await Promise.all(processes.map((one) => one.stop(graceMs)));
+    await redis.dispose();
+  };
+  try {
+    const env = { ...options.env, REDIS_URL: redis.url };
+    for (let i = 0; i < instances; i++) processes.push(await startProcess(def, { ...options, env }));
+    // redis-server is a child of this process: the one of them that listens on its port.
+    const redisPid = listenerPid(process.pid, redis.port);
+    if (redisPid === undefined) throw new Error(`${def.id}: no redis-server listens on ${redis.port}`);
+    return {
+      def,
+      ports: processes.flatMap((one) => one.ports),
+      pids: [...processes.flatMap((one) => one.pids), redisPid],
+      output: () => [...processes.map((one) => one.output()), redis.output()].join('\n'),
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** One process of the server. */
+async function startProcess(def: ServerDef, options: StartOptions): Promise<Running> {
   const server = await launch(() => def.command(options.nodeArgs), {
     name: def.id,
     env: { ...BENCH_ENV, ...def.env, ...options.env },
@@ -145,5 +217,5 @@ export async function startServer(
     await stop();
     throw new Error(`${def.id}: no process in its tree listens on ${server.port}`);
   }
-  return { def, port: server.port, pid, output: server.output, stop };
+  return { def, ports: [server.port], pids: [pid], output: server.output, stop };
 }

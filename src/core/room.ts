@@ -150,10 +150,10 @@ export class Room implements HubListener {
     return this.members.size >= this.config.maxRoomMembers;
   }
 
-
   /**
    * Admits a new connection: sends its welcome and tells the others. Returns the member,
-   * or undefined when the room was full and the connection has been closed.
+   * or undefined when the room was full and the connection has been closed. With a hub in
+   * another process the welcome follows later (or a close, when the hub refuses).
    */
   join(connection: Connection, request: JoinRequest): Member | undefined {
     if (this.isFull) {
