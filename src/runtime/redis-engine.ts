@@ -11,7 +11,7 @@ import { RoomFull, type HubListener, type RoomEvent, type RoomHub, type Snapshot
 import { randomId } from '../core/ids.ts';
 import { logEvent } from '../core/log.ts';
 import type { ChatMessage, Member, RoomInfo, RoomMessages, ServerFrame, Typing } from '../core/protocol.ts';
-import { newEpoch, type HistoryQuery, type MessageDraft, type ResumeRequest } from '../core/store.ts';
+import type { HistoryQuery, MessageDraft, ResumeRequest } from '../core/store.ts';
 import * as scripts from './redis-scripts.ts';
 
 type Client = ReturnType<typeof createClient>;
@@ -203,6 +203,8 @@ class RedisHub implements RoomHub {
   private epoch: string | undefined;
   private subscription: Promise<void> | undefined;
   private readonly messageHead: string;
+  /** The messages posted in this event-loop turn, appended together after it. */
+  private turn: Turn | undefined;
 
   constructor(
     private readonly engine: RedisEngine,
@@ -217,7 +219,6 @@ class RedisHub implements RoomHub {
     // Subscribed before the snapshot is taken, so that no event falls between the two.
     await this.subscribe();
     const args = [
-      newEpoch(),
       this.channel,
       this.engine.instanceId,
       member.id,
@@ -261,12 +262,34 @@ class RedisHub implements RoomHub {
     this.engine.detach(this.engine.run(SCRIPTS.signal, this.keys, [this.channel, member.id, frame]));
   }
 
-  async post({ from, text, ts, cid }: MessageDraft): Promise<void> {
-    // The message's JSON with seq and id left for the script to fill in, in the key order
-    // of every other message; it reaches the members from the room's channel.
+  /**
+   * Queues a message for this turn's append: the messages of one event-loop turn go to
+   * Redis in one script and come back in one publish, so that each instance writes them to
+   * its members together. They reach the members from the room's channel.
+   */
+  post({ from, text, ts, cid }: MessageDraft): Promise<void> {
+    // The message's JSON after its id; the script puts the head, seq and id before it, in
+    // the key order of every other message.
     const rest = JSON.stringify({ from, text, ts, ...(cid !== undefined && { cid }) }).slice(1);
-    const args = [newEpoch(), String(this.config.historyRetention), this.channel, this.messageHead, rest];
-    await this.engine.run(SCRIPTS.append, this.keys, args);
+    if (!this.turn) {
+      const turn: Turn = { rests: [], settled: [] };
+      this.turn = turn;
+      setImmediate(() => this.append(turn));
+    }
+    const turn = this.turn;
+    return new Promise((resolve, reject) => {
+      turn.rests.push(rest);
+      turn.settled.push({ resolve, reject });
+    });
+  }
+
+  private append(turn: Turn): void {
+    this.turn = undefined;
+    const args = [String(this.config.historyRetention), this.channel, this.messageHead, ...turn.rests];
+    this.engine.run(SCRIPTS.append, this.keys, args).then(
+      () => turn.settled.forEach(({ resolve }) => resolve()),
+      (error: unknown) => turn.settled.forEach(({ reject }) => reject(error)),
+    );
   }
 
   /**
@@ -300,15 +323,22 @@ class RedisHub implements RoomHub {
     return this.subscription;
   }
 
-  private receive(message: string): void {
-    const event = parseEvent(message);
-    if (!event) return;
-    // The room started over under its members (its data was lost): they resume, and
-    // those still being welcomed are welcomed into the new epoch.
-    if (this.epoch !== undefined && event.epoch !== this.epoch) this.lost();
-    this.epoch = event.epoch;
-    this.listener?.deliver(event);
+  private receive(published: string): void {
+    for (const line of published.split('\n')) {
+      const event = parseEvent(line);
+      if (!event) continue;
+      // The room started over under its members (its data was lost): they resume, and
+      // those still being welcomed are welcomed into the new epoch.
+      if (this.epoch !== undefined && event.epoch !== this.epoch) this.lost();
+      this.epoch = event.epoch;
+      this.listener?.deliver(event);
+    }
   }
+}
+
+interface Turn {
+  rests: string[];
+  settled: { resolve: () => void; reject: (error: unknown) => void }[];
 }
 
 /** "<epoch>|<order>|<about>|<frame>" as the scripts publish it. */

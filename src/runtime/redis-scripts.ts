@@ -8,7 +8,8 @@
 //   KEYS[4] alive   sorted set: instance -> when it stops counting as alive (ms)
 //
 // Keys and channel share the hash tag {room}, so that a Redis Cluster keeps a room on one
-// shard. Events go out with SPUBLISH as "<epoch>|<order>|<member it is about>|<frame JSON>".
+// shard. Events go out with SPUBLISH as "<epoch>|<order>|<member it is about>|<frame JSON>",
+// several in one publish separated by newlines (JSON text has none of its own).
 
 /** What every script starts with. */
 const PRELUDE = `#!lua
@@ -19,19 +20,26 @@ local function now()
   return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 end
 
--- The room's epoch; a room without one (new, or its data lost) gets 'fresh', and the
+-- The room's epoch. With 'create', a room without one (new, or its data lost) gets a new
+-- one, made of Redis's clock to the microsecond, so that it never comes back; and the
 -- messages of an epoch that is gone go with it.
-local function epochOf(fresh)
+local function epochOf(create)
   local epoch = redis.call('HGET', meta, 'epoch')
-  if epoch or not fresh then return epoch end
-  redis.call('HSET', meta, 'epoch', fresh, 'seq', 0, 'order', 0)
+  if epoch or not create then return epoch end
+  local time = redis.call('TIME')
+  epoch = string.format('%x%05x', tonumber(time[1]), tonumber(time[2]))
+  redis.call('HSET', meta, 'epoch', epoch, 'seq', 0, 'order', 0)
   redis.call('DEL', log)
-  return fresh
+  return epoch
+end
+
+local function event(epoch, order, about, frame)
+  return epoch .. '|' .. order .. '|' .. about .. '|' .. frame
 end
 
 local function emit(channel, epoch, about, frame)
   local order = redis.call('HINCRBY', meta, 'order', 1)
-  redis.call('SPUBLISH', channel, epoch .. '|' .. order .. '|' .. about .. '|' .. frame)
+  redis.call('SPUBLISH', channel, event(epoch, order, about, frame))
   return order
 end
 
@@ -90,48 +98,55 @@ end
 `;
 
 /**
- * Stores a message under the next seq and publishes it. ARGV: fresh epoch, retention,
- * channel, the message's JSON up to its seq, and the rest after its id.
- * Returns [epoch, seq].
+ * Stores messages under the next seqs, in order, and publishes them in one go. ARGV:
+ * retention, channel, a message's JSON up to its seq, then each message's rest after its id.
+ * Returns [epoch, the last seq].
  */
 export const APPEND = `${PRELUDE}
-local epoch = epochOf(ARGV[1])
-local seq = redis.call('HINCRBY', meta, 'seq', 1)
-local message = ARGV[4] .. seq .. ',"id":"m_' .. epoch .. '_' .. seq .. '",' .. ARGV[5]
-local retention = tonumber(ARGV[2])
+local epoch = epochOf(true)
+local retention, channel, head = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local count = #ARGV - 3
+local last = redis.call('HINCRBY', meta, 'seq', count)
+local order = redis.call('HINCRBY', meta, 'order', count) - count
+local messages, events = {}, {}
+for i = 1, count do
+  local seq = last - count + i
+  messages[i] = head .. seq .. ',"id":"m_' .. epoch .. '_' .. seq .. '",' .. ARGV[3 + i]
+  events[i] = event(epoch, order + i, '', messages[i])
+end
 if retention > 0 then
-  redis.call('RPUSH', log, message)
+  redis.call('RPUSH', log, unpack(messages))
   redis.call('LTRIM', log, -retention, -1)
 end
-emit(ARGV[3], epoch, '', message)
-return {epoch, seq}
+redis.call('SPUBLISH', channel, table.concat(events, '\\n'))
+return {epoch, last}
 `;
 
 /**
  * Adds a member, announces it, and answers with its welcome's contents in the same step.
- * ARGV: fresh epoch, channel, instance, member id, member JSON, alive until (ms from now),
+ * ARGV: channel, instance, member id, member JSON, alive until (ms from now),
  * since ('' if not given), the client's epoch, history limit, retention, most members.
  * Returns [epoch, seq, order, history (list of JSON), members JSON, recovered ('1', '0' or
  * '')], or ['full'] when the room has no place left.
  */
 export const JOIN = `${PRELUDE}
-local epoch = epochOf(ARGV[1])
-local channel, instance, id, json = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local epoch = epochOf(true)
+local channel, instance, id, json = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 reap(channel, epoch)
-if redis.call('HLEN', members) >= tonumber(ARGV[11]) then return {'full'} end
-redis.call('ZADD', alive, now() + tonumber(ARGV[6]), instance)
+if redis.call('HLEN', members) >= tonumber(ARGV[10]) then return {'full'} end
+redis.call('ZADD', alive, now() + tonumber(ARGV[5]), instance)
 redis.call('HSET', members, id, instance .. '|' .. json)
 local order = presence(channel, epoch, 'join', id, json)
 local seq = tonumber(redis.call('HGET', meta, 'seq'))
-local limit, retention = tonumber(ARGV[9]), tonumber(ARGV[10])
-local since, recovered = ARGV[7], ''
+local limit, retention = tonumber(ARGV[8]), tonumber(ARGV[9])
+local since, recovered = ARGV[6], ''
 local history
 if since == '' then
   history = slice('', '', limit)
 else
   local missed = seq - tonumber(since)
   local kept = redis.call('LLEN', log)
-  local whole = ARGV[8] == epoch and missed >= 0 and missed <= math.min(limit, retention) and missed <= kept
+  local whole = ARGV[7] == epoch and missed >= 0 and missed <= math.min(limit, retention) and missed <= kept
   recovered = whole and '1' or '0'
   history = whole and slice(since, '', limit) or slice('', '', limit)
 end
@@ -146,7 +161,7 @@ export const LEAVE = `${PRELUDE}
 local value = redis.call('HGET', members, ARGV[2])
 if not value then return 0 end
 redis.call('HDEL', members, ARGV[2])
-local epoch = epochOf(nil)
+local epoch = epochOf(false)
 if epoch then presence(ARGV[1], epoch, 'leave', ARGV[2], memberJson(value)) end
 if redis.call('HLEN', members) == 0 and tonumber(redis.call('HGET', meta, 'seq') or '0') == 0 then
   redis.call('DEL', meta, alive, members)
@@ -157,7 +172,7 @@ return 1
 /** A member's new name. ARGV: channel, member id, member JSON. */
 export const RENAME = `${PRELUDE}
 local value = redis.call('HGET', members, ARGV[2])
-local epoch = epochOf(nil)
+local epoch = epochOf(false)
 if not value or not epoch then return 0 end
 local instance = string.sub(value, 1, string.find(value, '|', 1, true) - 1)
 redis.call('HSET', members, ARGV[2], instance .. '|' .. ARGV[3])
@@ -167,7 +182,7 @@ return 1
 
 /** An event that is only passed on (typing). ARGV: channel, member id, frame JSON. */
 export const SIGNAL = `${PRELUDE}
-local epoch = epochOf(nil)
+local epoch = epochOf(false)
 if not epoch then return 0 end
 emit(ARGV[1], epoch, ARGV[2], ARGV[3])
 return 1
@@ -179,7 +194,7 @@ return 1
  * data is gone) and 1 when the instance was still counted as alive, else 0.
  */
 export const HEARTBEAT = `${PRELUDE}
-local epoch = epochOf(nil)
+local epoch = epochOf(false)
 local known = redis.call('ZSCORE', alive, ARGV[2])
 reap(ARGV[1], epoch)
 redis.call('ZADD', alive, now() + tonumber(ARGV[3]), ARGV[2])
@@ -196,7 +211,7 @@ redis.call('ZREM', alive, ARGV[1])
  * members nor messages. ARGV: channel.
  */
 export const INFO = `${PRELUDE}
-local epoch = epochOf(nil)
+local epoch = epochOf(false)
 reap(ARGV[1], epoch)
 if not epoch then return nil end
 local seq = tonumber(redis.call('HGET', meta, 'seq'))
@@ -213,7 +228,7 @@ return {epoch, seq, roster()}
  * exist. ARGV: since, before ('' when not given), limit.
  */
 export const MESSAGES = `${PRELUDE}
-local epoch = epochOf(nil)
+local epoch = epochOf(false)
 if not epoch then return nil end
 return {epoch, slice(ARGV[1], ARGV[2], tonumber(ARGV[3]))}
 `;
