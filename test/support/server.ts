@@ -53,12 +53,23 @@ export function npmScript(name: string): string[] {
   return ['/bin/sh', '-c', `PATH="${join(root, 'node_modules/.bin')}:$PATH" exec ${scripts[name]}`];
 }
 
+/**
+ * A port nothing listens on now, below Linux's range of ephemeral ports (32768 and up):
+ * one the kernel handed out for "any port" could meanwhile become the local port of one of
+ * the tests' many outgoing connections, and the server started on it would find it taken.
+ */
 export async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const probe = createServer();
+    const bound = await new Promise<boolean>((resolve) => {
+      probe.once('error', () => resolve(false));
+      probe.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (!bound) continue;
+    await new Promise((resolve) => probe.close(resolve));
+    return port;
+  }
 }
 
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
