@@ -1,12 +1,16 @@
 // npm run soak: connection churn across many rooms for a few minutes against one edgechat
-// server (SQLite, rooms let go quickly), then everything closed: does the server give back
-// what it took? Prints the server's memory, rooms and connections before, during and after.
-// Bounded: at most --connections sockets at once, for --duration seconds, on 127.0.0.1.
+// server (SQLite, or with --storage redis a Redis of its own; rooms let go quickly), then
+// everything closed: does the server give back what it took? Prints the server's memory,
+// rooms and connections before, during and after; with Redis, also whether any member or
+// instance entry is left there. Bounded: at most --connections sockets at once, for
+// --duration seconds, on 127.0.0.1.
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { createClient } from 'redis';
 import WebSocket from 'ws';
+import { startRedis } from '../test/support/redis.ts';
 import { startServer } from '../test/support/server.ts';
 
 const { values: flags } = parseArgs({
@@ -15,8 +19,11 @@ const { values: flags } = parseArgs({
     duration: { type: 'string', default: '180' },
     connections: { type: 'string', default: '400' },
     rooms: { type: 'string', default: '200' },
+    storage: { type: 'string', default: 'sqlite' },
   },
 });
+const storage = flags.storage as 'sqlite' | 'redis';
+const redis = storage === 'redis' ? await startRedis() : undefined;
 const runtime = flags.runtime as 'node' | 'bun' | 'deno';
 const durationMs = Number(flags.duration) * 1000;
 const maxOpen = Number(flags.connections);
@@ -35,8 +42,21 @@ const server = await startServer({
     HTTP_RATE_PER_SEC: '0',
     MAX_CONNECTIONS_PER_CLIENT: '100000',
     ROOM_IDLE_TTL_MS: String(ROOM_IDLE_TTL_MS),
+    STORAGE: storage,
+    ...(redis && { REDIS_URL: redis.url }),
   },
 });
+
+/** With Redis: the member lists and instance entries left there (none once everyone has gone). */
+async function leftInRedis(): Promise<number> {
+  if (!redis) return 0;
+  const client = createClient({ url: redis.url });
+  client.on('error', () => {});
+  await client.connect();
+  const keys = [...(await client.keys('*:members')), ...(await client.keys('*:alive'))];
+  await client.close();
+  return keys.length;
+}
 
 interface Reading {
   rssMiB: number;
@@ -115,19 +135,21 @@ while (Date.now() - started < durationMs) {
 for (const ws of open) ws.close();
 await settle(ROOM_IDLE_TTL_MS * 3);
 const after = await read(true);
+const left = await leftInRedis();
 await server.stop();
+await redis?.dispose();
 rmSync(snapshots, { recursive: true, force: true });
 
 console.log('after', after);
 const summary = [
-  `Soak (${runtime}, SQLite): ${Math.round(durationMs / 1000)} s of churn, ${opened.toLocaleString('en')} connections opened`,
+  `Soak (${runtime}, ${storage === 'redis' ? 'Redis' : 'SQLite'}): ${Math.round(durationMs / 1000)} s of churn, ${opened.toLocaleString('en')} connections opened`,
   `(at most ${maxOpen} at once) in ${roomCount} rooms, ${messages.toLocaleString('en')} messages.`,
   `Heap used${runtime === 'node' ? ' (after a full collection)' : ''} ${baseline.heapMiB.toFixed(1)} MiB before and`,
   `${after.heapMiB.toFixed(1)} MiB after; RSS ${baseline.rssMiB.toFixed(1)} → ${peak.rssMiB.toFixed(1)} → ${after.rssMiB.toFixed(1)} MiB;`,
-  `rooms held after: ${after.rooms}, connections: ${after.connections}.`,
+  `rooms held after: ${after.rooms}, connections: ${after.connections}${redis ? `, member lists and instance entries left in Redis: ${left}` : ''}.`,
 ].join(' ');
 console.log(`\n${summary}`);
-const leaked = after.rooms !== 0 || after.connections !== 0 || after.heapMiB > baseline.heapMiB * 1.2 + 2;
+const leaked = after.rooms !== 0 || after.connections !== 0 || left !== 0 || after.heapMiB > baseline.heapMiB * 1.2 + 2;
 if (leaked) {
   console.error('the server did not give back what it took');
   process.exitCode = 1;
