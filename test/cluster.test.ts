@@ -199,6 +199,25 @@ describe('a cluster of Node, Deno and Bun on one Redis', { timeout: 90_000 }, ()
     expect(back.welcome).toMatchObject({ recovered: false, seq: 0, history: [] });
   });
 
+  it('takes a Redis that hangs for one that is down, and recovers when it answers again', async () => {
+    const room = uniqueRoom();
+    const ann = await join(instances[1]!, room);
+    redis.pause();
+    try {
+      for (const instance of instances) {
+        await until(async () => (await fetch(`${instance.baseUrl}/healthz`)).status === 503, 15_000);
+      }
+    } finally {
+      redis.resume();
+    }
+    for (const instance of instances) await until(async () => (await fetch(`${instance.baseUrl}/healthz`)).ok);
+    // Events of the silent time may have passed its instance by: it resumes.
+    expect((await ann.closed).code).toBe(1012);
+    const back = await join(instances[2]!, room, `since=0&epoch=${ann.welcome.epoch}`);
+    back.send({ type: 'message', text: 'answering again', cid: 'again' });
+    expect(await back.next('message')).toMatchObject({ text: 'answering again', seq: 1 });
+  });
+
   it('stays up while Redis is down: 503 degraded and unavailable, open connections kept; recovers by itself', async () => {
     const room = uniqueRoom();
     const ann = await join(instances[0]!, room);

@@ -38,6 +38,13 @@ const SCRIPTS = {
 
 /** Reconnection back-off: 100 ms doubling up to 2 s, for ever (Redis may be gone for long). */
 const reconnectStrategy = (retries: number) => Math.min(100 * 2 ** retries, 2000);
+/**
+ * A connection that stays silent this long is taken for dead and made again: a Redis that
+ * hangs, or a network that drops packets without a reset, says nothing at all. A PING every
+ * second keeps a healthy connection from ever being that silent.
+ */
+const PING_INTERVAL_MS = 1000;
+const SILENCE_TIMEOUT_MS = 5000;
 
 export class RedisEngine implements Engine {
   private readonly client: Client;
@@ -59,7 +66,8 @@ export class RedisEngine implements Engine {
     this.client = createClient({
       url: config.redisUrl,
       disableOfflineQueue: true,
-      socket: { reconnectStrategy, connectTimeout: 2000 },
+      pingInterval: PING_INTERVAL_MS,
+      socket: { reconnectStrategy, connectTimeout: 2000, socketTimeout: SILENCE_TIMEOUT_MS },
     });
     this.subscriber = this.client.duplicate();
     for (const client of [this.client, this.subscriber]) {

@@ -34,6 +34,9 @@ export interface RunningRedis {
   stop(): Promise<void>;
   /** SIGKILL: a crash. Keeps `dir`. */
   kill(): Promise<void>;
+  /** SIGSTOP: a Redis that hangs, its connections open and silent, until resume() (SIGCONT). */
+  pause(): void;
+  resume(): void;
   /** Stops the server if it runs, and starts it again on the same port and directory. */
   restart(): Promise<void>;
   /** Empties every database, through a short-lived client. */
@@ -131,6 +134,8 @@ export async function startRedis(options: RedisOptions = {}): Promise<RunningRed
     output: () => output,
     stop: () => end('SIGTERM'),
     kill: () => end('SIGKILL'),
+    pause: () => current && signalGroup(current.child, 'SIGSTOP'),
+    resume: () => current && signalGroup(current.child, 'SIGCONT'),
     restart: async () => {
       await end('SIGTERM');
       await start();
