@@ -34,7 +34,10 @@ export class RoomFull extends Error {
 /** Where the hub's events go: the room's members on this instance. */
 export interface HubListener {
   deliver(event: RoomEvent): void;
-  /** The room's storage was lost under it (a new epoch): every member must resume. */
+  /**
+   * What the members were told may no longer hold (the room's storage was lost, or events
+   * were missed while the hub was cut off): every member must resume.
+   */
   reset(): void;
 }
 
