@@ -7,8 +7,8 @@
 //   KEYS[3] members hash: member id -> "<instance>|<member JSON>"
 //   KEYS[4] alive   sorted set: instance -> when it stops counting as alive (ms)
 //
-// Keys and channel share the hash tag {room}, so that a Redis Cluster keeps a room on one
-// shard. Events go out with SPUBLISH as "<epoch>|<order>|<member it is about>|<frame JSON>",
+// Keys and channel share the hash tag {room}, so that a Redis Cluster could keep a room on
+// one shard. Events go out with SPUBLISH as "<epoch>|<order>|<member it is about>|<frame JSON>",
 // several in one publish separated by newlines (JSON text has none of its own).
 
 /** What every script starts with. */
