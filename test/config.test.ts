@@ -62,6 +62,10 @@ describe('readConfig', () => {
     });
   });
 
+  it('never repeats a password in an error', () => {
+    expect(() => readConfig({ REDIS_URL: 'http://user:hunter2@cache' })).toThrow(/^invalid REDIS_URL=\(hidden\)/);
+  });
+
   it('names the variable in a one-line error', () => {
     const cases: [Record<string, string>, string][] = [
       [{ PORT: '70000' }, 'PORT'],

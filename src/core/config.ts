@@ -80,6 +80,9 @@ const ConfigSchema = z.object({
     .transform((trust) => trust === 'true'),
 });
 
+/** Variables whose value an error message must not repeat (a password may be in the URL). */
+const SECRET_VARIABLES = new Set(['REDIS_URL']);
+
 /** Every variable edgechat reads, for runtimes that must be told which ones it may see. */
 export const CONFIG_VARIABLES = Object.keys(ConfigSchema.shape);
 
@@ -144,7 +147,8 @@ export function readConfig(env: object): Config {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const variable = String(issue.path[0]);
-    throw new ConfigError(`invalid ${variable}=${JSON.stringify(read(variable)) ?? '(unset)'}: ${issue.message}`);
+    const shown = SECRET_VARIABLES.has(variable) ? '(hidden)' : (JSON.stringify(read(variable)) ?? '(unset)');
+    throw new ConfigError(`invalid ${variable}=${shown}: ${issue.message}`);
   }
   const c = parsed.data;
   return {
