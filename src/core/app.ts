@@ -5,11 +5,12 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { GetConnInfo } from 'hono/conninfo';
 import { secureHeaders } from 'hono/secure-headers';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { Authenticator, TokenRefused, type Identity } from './auth.ts';
 import { clientOf } from './client.ts';
 import type { Config } from './config.ts';
 import type { ConnectionCounter, Lease } from './connections.ts';
 import { ClientBuckets } from './rate-limit.ts';
-import type { JoinRequest } from './room.ts';
+import type { JoinRequest, TokenMember } from './room.ts';
 import type { HistoryQuery } from './store.ts';
 import { logEvent } from './log.ts';
 import {
@@ -60,6 +61,16 @@ export type AppEnv = { Variables: { client: string } };
 export function createApp(options: AppOptions): Hono<AppEnv> {
   const { config, rooms, metrics, assets, connInfo, connections, problem = () => undefined } = options;
   const app = new Hono<AppEnv>();
+  const auth = new Authenticator(config);
+  /** The identity behind the request's token for `room`, or the refusal to answer with. */
+  const admit = async (c: Context, room: string): Promise<Identity | undefined | Response> => {
+    try {
+      return await auth.admit(tokenOf(c), room);
+    } catch (error) {
+      if (error instanceof TokenRefused) return httpError(c, error.status, error.code, error.message);
+      throw error;
+    }
+  };
   /** While the rooms' storage is unreachable, what needs it is refused (503) rather than failed. */
   const unavailable = (c: Context) => {
     const reason = problem();
@@ -97,6 +108,8 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.get('/api/rooms/:room', async (c) => {
     const room = RoomName.safeParse(c.req.param('room'));
     if (!room.success) return httpError(c, 400, 'bad_room', describeIssues(room.error, 'room'));
+    const identity = await admit(c, room.data);
+    if (identity instanceof Response) return identity;
     return unavailable(c) ?? found(c, room.data, await rooms.info(room.data));
   });
 
@@ -114,6 +127,8 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
       return httpError(c, 400, 'bad_query', 'give since (newer pages) or before (older pages), not both');
     }
     const capped = Math.min(limit ?? config.historyLimit, config.historyLimit);
+    const identity = await admit(c, room.data);
+    if (identity instanceof Response) return identity;
     return unavailable(c) ?? found(c, room.data, await rooms.messages(room.data, { since, before, limit: capped }));
   });
 
@@ -135,7 +150,10 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     }
     const malformed = upgradeProblem(c) ?? unavailable(c);
     if (malformed) return malformed;
-    const client = c.get('client');
+    const identity = await admit(c, room.data);
+    if (identity instanceof Response) return identity;
+    // An identified client is its `sub` for every per-client limit, wherever it connects from.
+    const client = identity ? `sub:${identity.sub}` : c.get('client');
     const lease = connections?.admit(client);
     if (lease === 'too_many_connections') {
       return httpError(c, 429, 'too_many_connections', 'this client has too many open connections', {
@@ -148,7 +166,8 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
       });
     }
     try {
-      return await rooms.connect(c, room.data, { ...query.data, client }, lease);
+      const member = identity && (await tokenMember(identity));
+      return await rooms.connect(c, room.data, { ...query.data, client, member }, lease);
     } catch (error) {
       lease?.release();
       throw error;
@@ -177,6 +196,20 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     return httpError(c, 500, 'internal', 'internal error');
   });
   return app;
+}
+
+/** A token as `Authorization: Bearer …`, or as `?token=` (a browser's WebSocket cannot set headers). */
+function tokenOf(c: Context): string | undefined {
+  const header = c.req.header('authorization');
+  if (header?.toLowerCase().startsWith('bearer ')) return header.slice(7).trim() || undefined;
+  return c.req.query('token') || undefined;
+}
+
+/** The member a token makes: its id a digest of `sub`, so that no `sub` shows on the wire. */
+async function tokenMember({ sub, name, expiresAt }: Identity): Promise<TokenMember> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(sub)));
+  const id = `u_${Array.from(digest.subarray(0, 8), (byte) => byte.toString(16).padStart(2, '0')).join('')}`;
+  return { id, name, expiresAt };
 }
 
 /** A nonce of 16 random bytes in base64 (RFC 6455 §4.1). */

@@ -12,6 +12,12 @@ const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =
     .optional()
     .transform((value) => value ?? fallback);
 
+/** A variable whose empty value means unset. */
+const optionalText = z
+  .string()
+  .optional()
+  .transform((text) => text?.trim() || undefined);
+
 const origins = z
   .string()
   .optional()
@@ -78,10 +84,23 @@ const ConfigSchema = z.object({
     .enum(['true', 'false'], { error: 'must be true or false' })
     .optional()
     .transform((trust) => trust === 'true'),
+  AUTH_SECRET: optionalText,
+  AUTH_PUBLIC_KEY: optionalText,
+  AUTH_JWKS_URL: optionalText.refine(
+    (url) => url === undefined || (URL.canParse(url) && new URL(url).protocol.startsWith('http')),
+    'must be an http(s) URL',
+  ),
+  AUTH_ISSUER: optionalText,
+  AUTH_AUDIENCE: optionalText,
+  PUBLIC_ROOMS: z
+    .string()
+    .optional()
+    .transform((list) => (list ?? '').split(',').map((room) => room.trim().toLowerCase()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}\*?$|^\*$/, 'each entry must be a room name, or a prefix ending in *'))),
 });
 
 /** Variables whose value an error message must not repeat (a password may be in the URL). */
-const SECRET_VARIABLES = new Set(['REDIS_URL']);
+const SECRET_VARIABLES = new Set(['AUTH_SECRET', 'REDIS_URL']);
 
 /** Every variable edgechat reads, for runtimes that must be told which ones it may see. */
 export const CONFIG_VARIABLES = Object.keys(ConfigSchema.shape);
@@ -121,6 +140,14 @@ export interface Config {
   handshakeTimeoutMs: number;
   /** Believe X-Forwarded-* headers: only behind a proxy that sets them itself. */
   trustProxy: boolean;
+  /** Identity: at most one way to check tokens (none: the service is open, as in v1). */
+  authSecret: string | undefined;
+  authPublicKey: string | undefined;
+  authJwksUrl: string | undefined;
+  authIssuer: string | undefined;
+  authAudience: string | undefined;
+  /** Rooms guests may join and read when tokens are asked for: names, or prefixes ending in `*`. */
+  publicRooms: readonly string[];
 }
 
 /** A token bucket's size and refill per second; `undefined` when either was set to 0. */
@@ -143,7 +170,12 @@ export function readConfig(env: object): Config {
   const parsed = ConfigSchema.refine((c) => c.HISTORY_RETENTION >= c.HISTORY_LIMIT, {
     path: ['HISTORY_RETENTION'],
     message: 'must be at least HISTORY_LIMIT, so that every resume a welcome promises can be kept',
-  }).safeParse(Object.fromEntries(CONFIG_VARIABLES.map((key) => [key, asText(read(key))])));
+  })
+    .refine((c) => [c.AUTH_SECRET, c.AUTH_PUBLIC_KEY, c.AUTH_JWKS_URL].filter(Boolean).length <= 1, {
+      path: ['AUTH_SECRET'],
+      message: 'set one of AUTH_SECRET, AUTH_PUBLIC_KEY and AUTH_JWKS_URL, not several',
+    })
+    .safeParse(Object.fromEntries(CONFIG_VARIABLES.map((key) => [key, asText(read(key))])));
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const variable = String(issue.path[0]);
@@ -175,6 +207,12 @@ export function readConfig(env: object): Config {
     pingIntervalMs: c.PING_INTERVAL_MS,
     handshakeTimeoutMs: c.HANDSHAKE_TIMEOUT_MS,
     trustProxy: c.TRUST_PROXY,
+    authSecret: c.AUTH_SECRET,
+    authPublicKey: c.AUTH_PUBLIC_KEY,
+    authJwksUrl: c.AUTH_JWKS_URL,
+    authIssuer: c.AUTH_ISSUER,
+    authAudience: c.AUTH_AUDIENCE,
+    publicRooms: c.PUBLIC_ROOMS,
   };
 }
 

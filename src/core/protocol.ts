@@ -164,6 +164,9 @@ export const HttpErrorCode = z.enum([
   'upgrade_required',
   'not_found',
   'internal',
+  'bad_token',
+  'forbidden',
+  'banned',
 ]);
 export type HttpErrorCode = z.infer<typeof HttpErrorCode>;
 

@@ -81,6 +81,18 @@ export interface JoinRequest extends ResumeRequest {
   name?: string | undefined;
   /** Who is joining (see clientOf), for the budget all of a client's connections share. */
   client?: string | undefined;
+  /** Who a token says is joining; absent for a guest. */
+  member?: TokenMember | undefined;
+}
+
+/** A member as its token fixes it. */
+export interface TokenMember {
+  /** Derived from the token's `sub`: the same on every connection and reconnect. */
+  id: string;
+  /** From the token's `name`: then it cannot be changed. */
+  name?: string | undefined;
+  /** When the token runs out (ms since the epoch): the connection is closed then. */
+  expiresAt?: number | undefined;
 }
 
 /** Output a member may queue before it is closed as a slow consumer. */
@@ -105,6 +117,8 @@ interface MemberState {
   limitedInARow: number;
   /** Events that arrived while its welcome was on its way (a hub in another process). */
   pending: RoomEvent[] | undefined;
+  /** The name comes from the member's token and cannot be changed. */
+  fixedName: boolean;
   /**
    * Welcomed from a snapshot taken in another process: events up to this order are in the
    * welcome already and may still arrive (over another connection than the snapshot's).
@@ -160,8 +174,13 @@ export class Room implements HubListener {
       closeQuietly(connection, Close.tryAgainLater, 'room_full');
       return undefined;
     }
-    const member: Member = { id: `u_${randomId(8)}`, name: request.name ?? `guest-${randomId(4)}` };
+    const given = request.member;
+    const member: Member = {
+      id: given?.id ?? `u_${randomId(8)}`,
+      name: given?.name ?? request.name ?? `guest-${randomId(4)}`,
+    };
     const state = this.attach(connection, member, request.client ?? UNKNOWN_CLIENT, this.now());
+    state.fixedName = given?.name !== undefined;
     connection.remember?.(member);
     try {
       const snapshot = this.hub.join(member, request, this.config.historyLimit);
@@ -236,6 +255,7 @@ export class Room implements HubListener {
       limitedInARow: 0,
       pending: undefined,
       after: undefined,
+      fixedName: false,
     };
     this.members.set(connection, state);
     this.connectionOf.set(member.id, connection);
@@ -408,6 +428,7 @@ export class Room implements HubListener {
   }
 
   private rename(connection: Connection, state: MemberState, requested: string) {
+    if (state.fixedName) return this.reject(connection, 'bad_name', 'the name is fixed by your token');
     const name = DisplayName.safeParse(requested);
     if (!name.success) {
       return this.reject(connection, 'bad_name', describeIssues(name.error, 'name'));
