@@ -19,6 +19,12 @@ describe('readConfig', () => {
       redisUrl: 'redis://127.0.0.1:6379',
       redisPrefix: 'edgechat:',
       presenceTtlMs: 15000,
+      authSecret: undefined,
+      authPublicKey: undefined,
+      authJwksUrl: undefined,
+      authIssuer: undefined,
+      authAudience: undefined,
+      publicRooms: [],
       maxText: 2000,
       maxFrameBytes: 16384,
       maxRoomMembers: 1000,
@@ -62,7 +68,8 @@ describe('readConfig', () => {
     });
   });
 
-  it('never repeats a password in an error', () => {
+  it('never repeats a secret in an error', () => {
+    expect(() => readConfig({ AUTH_SECRET: 'hunter2', AUTH_PUBLIC_KEY: 'k' })).toThrow(/^invalid AUTH_SECRET=\(hidden\)/);
     expect(() => readConfig({ REDIS_URL: 'http://user:hunter2@cache' })).toThrow(/^invalid REDIS_URL=\(hidden\)/);
   });
 
@@ -79,6 +86,8 @@ describe('readConfig', () => {
       [{ STORAGE: 'redis', REDIS_URL: 'http://cache:6379' }, 'REDIS_URL'],
       [{ REDIS_PREFIX: 'chat {a}' }, 'REDIS_PREFIX'],
       [{ PRESENCE_TTL_MS: '10' }, 'PRESENCE_TTL_MS'],
+      [{ AUTH_SECRET: 's', AUTH_JWKS_URL: 'https://keys.example/jwks.json' }, 'AUTH_SECRET'],
+      [{ PUBLIC_ROOMS: 'lobby,Bad Room' }, 'PUBLIC_ROOMS'],
       [{ TRUST_PROXY: 'yes' }, 'TRUST_PROXY'],
     ];
     for (const [env, variable] of cases) {
