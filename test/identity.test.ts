@@ -1,15 +1,21 @@
 // Identity (protocol v1.1) against a real server: tokens signed here with the server's
 // AUTH_SECRET (HS256, through Hono's JWT helper), shown as a header or as ?token=.
+import { spawnSync } from 'node:child_process';
+import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createServer } from 'node:http';
 import { sign } from 'hono/jwt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient } from './support/client.ts';
-import { startServer, type RunningServer } from './support/server.ts';
+import { freePort, startServer, type RunningServer, type RuntimeName } from './support/server.ts';
+
+/** Token checks are the app's, on Web Crypto: every runtime with a process runs them. */
+const RUNTIMES: RuntimeName[] = ['node', 'deno', 'bun'];
 
 const SECRET = 'a secret only the app and edgechat know';
 const now = () => Math.floor(Date.now() / 1000);
 const token = (claims: Record<string, unknown>, secret = SECRET) => sign({ exp: now() + 600, ...claims }, secret, 'HS256');
 
-describe('identity on node', { timeout: 60_000 }, () => {
+for (const runtime of RUNTIMES) describe(`identity on ${runtime}`, { timeout: 60_000 }, () => {
   let server: RunningServer;
   const issued: string[] = [];
   const mint = async (claims: Record<string, unknown>, secret?: string) => {
@@ -20,6 +26,7 @@ describe('identity on node', { timeout: 60_000 }, () => {
 
   beforeAll(async () => {
     server = await startServer({
+      runtime,
       env: { STORAGE: 'memory', AUTH_SECRET: SECRET, PUBLIC_ROOMS: 'lobby,open-*', RATE_LIMIT_PER_SEC: '0' },
     });
   });
@@ -87,8 +94,89 @@ describe('identity on node', { timeout: 60_000 }, () => {
     expect(await sam.closed).toEqual({ code: 1008, reason: 'token_expired' });
   });
 
+  it('admits a token from npm run token', async () => {
+    const script = spawnSync('npm', ['run', '-s', 'token', '--', '--sub', 'cli', '--name', 'Cli', '--rooms', 'team'], {
+      env: { ...process.env, AUTH_SECRET: SECRET },
+      encoding: 'utf8',
+    });
+    const minted = script.stdout.trim().split('\n').at(-1)!;
+    issued.push(minted);
+    const cli = await TestClient.join(wsUrl('team', `?token=${minted}`));
+    expect(cli.welcome.you.name).toBe('Cli');
+    await cli.close();
+  });
+
   it('never writes a token to its log', () => {
     expect(issued.length).toBeGreaterThan(5);
     for (const minted of issued) expect(server.output()).not.toContain(minted.split('.')[2]);
   });
 });
+
+/** A private key as PEM (PKCS #8), for signing in the tests, and its public half. */
+function keyPair(type: 'ec' | 'ed25519' | 'rsa'): { privatePem: string; publicKey: KeyObject } {
+  const { privateKey, publicKey } =
+    type === 'ec'
+      ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      : type === 'rsa'
+        ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+        : generateKeyPairSync('ed25519');
+  return { privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), publicKey };
+}
+
+for (const runtime of RUNTIMES) describe(`identity with public keys on ${runtime}`, { timeout: 60_000 }, () => {
+  it('verifies ES256 and EdDSA tokens against AUTH_PUBLIC_KEY (PEM or JWK), and nothing else', async () => {
+    for (const [type, alg, format] of [['ec', 'ES256', 'pem'], ['ed25519', 'EdDSA', 'jwk']] as const) {
+      const { privatePem, publicKey } = keyPair(type);
+      const published =
+        format === 'pem' ? publicKey.export({ type: 'spki', format: 'pem' }).toString() : JSON.stringify(publicKey.export({ format: 'jwk' }));
+      const server = await startServer({ runtime, env: { STORAGE: 'memory', AUTH_PUBLIC_KEY: published } });
+      try {
+        const good = await sign({ sub: 'ann', exp: now() + 60 }, privatePem, alg);
+        const ann = await TestClient.join(server.wsUrl(`/ws/team?token=${good}`));
+        await ann.close();
+        const other = await sign({ sub: 'ann', exp: now() + 60 }, keyPair(type).privatePem, alg);
+        expect((await TestClient.refused(server.wsUrl(`/ws/team?token=${other}`))).status).toBe(401);
+        // A token signed with the public key as an HMAC secret (the classic confusion) is refused.
+        const confused = await sign({ sub: 'ann', exp: now() + 60 }, published, 'HS256');
+        expect((await TestClient.refused(server.wsUrl(`/ws/team?token=${confused}`))).status).toBe(401);
+      } finally {
+        await server.stop();
+      }
+    }
+  });
+
+  it('fetches the JWKS once, and again when a token names a key it does not know (rotation)', async () => {
+    const first = keyPair('rsa');
+    const second = keyPair('rsa');
+    const jwk = (publicKey: KeyObject, kid: string) => ({ ...publicKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' });
+    let keys = [jwk(first.publicKey, 'k1')];
+    let fetches = 0;
+    const jwks = createServer((_request, response) => {
+      fetches += 1;
+      response.setHeader('content-type', 'application/json').end(JSON.stringify({ keys }));
+    });
+    const port = await freePort();
+    await new Promise<void>((resolve) => jwks.listen(port, '127.0.0.1', resolve));
+    const server = await startServer({ runtime, env: { STORAGE: 'memory', AUTH_JWKS_URL: `http://127.0.0.1:${port}/jwks.json` } });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const token = await signWithKid(first.privatePem, 'k1');
+        await (await TestClient.join(server.wsUrl(`/ws/team?token=${token}`))).close();
+      }
+      expect(fetches).toBe(1);
+      keys = [...keys, jwk(second.publicKey, 'k2')];
+      const rotated = await signWithKid(second.privatePem, 'k2');
+      await (await TestClient.join(server.wsUrl(`/ws/team?token=${rotated}`))).close();
+      expect(fetches).toBe(2);
+    } finally {
+      await server.stop();
+      jwks.close();
+    }
+  });
+});
+
+/** An RS256 token whose header names its key (`kid`), as a JWKS needs. */
+function signWithKid(privatePem: string, kid: string): Promise<string> {
+  const key = { ...createPrivateKey(privatePem).export({ format: 'jwk' }), kid, alg: 'RS256' };
+  return sign({ sub: 'ann', exp: now() + 60 }, key, 'RS256');
+}

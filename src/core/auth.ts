@@ -42,7 +42,11 @@ export class TokenRefused extends Error {
 }
 
 const ASYMMETRIC: readonly AsymmetricAlgorithm[] = ['RS256', 'ES256', 'EdDSA'];
-/** An unknown `kid` makes the JWKS be fetched again, but not more often than this. */
+/**
+ * A token naming a key the cached JWKS lacks makes it be fetched again at once (a key was
+ * rotated in), but such fetches come at most this often: tokens with made-up key ids must
+ * not turn the server into a client that hammers the key set's host.
+ */
 const JWKS_REFETCH_MS = 30_000;
 
 const Claims = z.object({
@@ -56,7 +60,8 @@ const Claims = z.object({
 export type AuthConfig = Pick<Config, 'authSecret' | 'authPublicKey' | 'authJwksUrl' | 'authIssuer' | 'authAudience' | 'publicRooms'>;
 
 export class Authenticator {
-  private jwks: { keys: HonoJsonWebKey[]; fetchedAt: number } | undefined;
+  private jwks: HonoJsonWebKey[] | undefined;
+  private lastRefetch = -Infinity;
 
   constructor(private readonly config: AuthConfig) {}
 
@@ -121,13 +126,15 @@ export class Authenticator {
   /** The JWKS, fetched once and again when a token names a key it does not have (rotation). */
   private async keysFor(kid: string | undefined, url: string): Promise<HonoJsonWebKey[]> {
     const cached = this.jwks;
-    const known = cached?.keys.some((key) => key.kid === kid);
-    if (cached && (known || Date.now() - cached.fetchedAt < JWKS_REFETCH_MS)) return cached.keys;
+    if (cached) {
+      if (cached.some((key) => key.kid === kid) || Date.now() - this.lastRefetch < JWKS_REFETCH_MS) return cached;
+      this.lastRefetch = Date.now();
+    }
     const response = await fetch(url);
     if (!response.ok) throw new Error(`the key set could not be fetched (${response.status})`);
     const { keys } = (await response.json()) as { keys?: HonoJsonWebKey[] };
     if (!Array.isArray(keys)) throw new Error('the key set has no keys');
-    this.jwks = { keys, fetchedAt: Date.now() };
+    this.jwks = keys;
     return keys;
   }
 }
