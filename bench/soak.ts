@@ -53,7 +53,7 @@ async function leftInRedis(): Promise<number> {
   const client = createClient({ url: redis.url });
   client.on('error', () => {});
   await client.connect();
-  const keys = [...(await client.keys('*:members')), ...(await client.keys('*:alive'))];
+  const keys = (await Promise.all(['members', 'alive', 'conns', 'counts'].map((key) => client.keys(`*:${key}`)))).flat();
   await client.close();
   return keys.length;
 }

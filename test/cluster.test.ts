@@ -2,6 +2,7 @@
 // redis-server (STORAGE=redis): one room behaves as one room wherever its members are
 // connected, and what Redis goes through (a crash, a flush, an outage) ends in a resume,
 // never in a silent gap. The tests that stop or empty Redis come last.
+import { sign } from 'hono/jwt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient, type Frame } from './support/client.ts';
 import { startRedis, type RunningRedis } from './support/redis.ts';
@@ -9,8 +10,12 @@ import { startServer, type RunningServer, type RuntimeName } from './support/ser
 
 const HISTORY_LIMIT = 50;
 const PRESENCE_TTL_MS = 3000;
+/** Rooms are open to guests (PUBLIC_ROOMS=*), and tokens are honoured where given. */
+const AUTH_SECRET = 'cluster secret';
 const ENV = {
   STORAGE: 'redis',
+  AUTH_SECRET,
+  PUBLIC_ROOMS: '*',
   HISTORY_LIMIT: String(HISTORY_LIMIT),
   PRESENCE_TTL_MS: String(PRESENCE_TTL_MS),
   RATE_LIMIT_PER_SEC: '0',
@@ -19,6 +24,7 @@ const ENV = {
   MAX_CONNECTIONS_PER_CLIENT: '100000',
 };
 const RUNTIMES: RuntimeName[] = ['node', 'deno', 'bun'];
+let AUTH_TOKEN = '';
 
 let roomCounter = 0;
 const uniqueRoom = () => `c${++roomCounter}-${Math.random().toString(36).slice(2, 8)}`;
@@ -31,6 +37,7 @@ describe('a cluster of Node, Deno and Bun on one Redis', { timeout: 90_000 }, ()
   beforeAll(async () => {
     // Every write is on disk before Redis answers, so that a Redis crash loses nothing.
     redis = await startRedis({ appendonly: true });
+    AUTH_TOKEN = await sign({ sub: 'ann', name: 'Ann', exp: Math.floor(Date.now() / 1000) + 600 }, AUTH_SECRET, 'HS256');
     instances = await Promise.all(RUNTIMES.map((runtime) => startServer({ runtime, env: { ...ENV, REDIS_URL: redis.url } })));
   }, 120_000);
 
@@ -105,6 +112,23 @@ describe('a cluster of Node, Deno and Bun on one Redis', { timeout: 90_000 }, ()
     for (const other of [ann, cat]) {
       expect(await other.next((f) => f.type === 'presence' && f.event === 'leave')).toMatchObject({ member: { name: 'bob' }, count: 2 });
     }
+  });
+
+  it('makes one member of a token connected on two instances: one join, one leave after the last', async () => {
+    const room = uniqueRoom();
+    const watcher = await join(instances[0]!, room, 'name=watcher');
+    const url = (on: RunningServer) => on.wsUrl(`/ws/${room}?token=${AUTH_TOKEN}`);
+    const first = await TestClient.join(url(instances[1]!));
+    const second = await TestClient.join(url(instances[2]!));
+    expect(second.welcome.you).toEqual(first.welcome.you);
+    expect(await watcher.next('presence')).toMatchObject({ event: 'join', member: first.welcome.you, count: 2 });
+    expect((await (await fetch(`${instances[0]!.baseUrl}/api/rooms/${room}`)).json()).count).toBe(2);
+    await first.close();
+    second.send({ type: 'message', text: 'one tab left', cid: 'left' });
+    expect((await watcher.next('message')).text).toBe('one tab left');
+    expect(watcher.seen('presence')).toHaveLength(1);
+    await second.close();
+    expect(await watcher.next('presence')).toMatchObject({ event: 'leave', member: first.welcome.you, count: 1 });
   });
 
   it('has no gap and no duplicate for members joining and resuming while messages flow', async () => {

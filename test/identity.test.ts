@@ -62,6 +62,32 @@ for (const runtime of RUNTIMES) describe(`identity on ${runtime}`, { timeout: 60
     await Promise.all([second.close(), other.close()]);
   });
 
+  it('makes one member of all the connections of one token: one join, one leave after the last', async () => {
+    const room = `tabs-${runtime}`;
+    const watcher = await TestClient.join(wsUrl(room, `?token=${await mint({ sub: 'watcher' })}`));
+    const ann = await mint({ sub: 'ann-tabs', name: 'Ann' });
+    const first = await TestClient.join(wsUrl(room, `?token=${ann}`));
+    const second = await TestClient.join(wsUrl(room, `?token=${ann}`));
+    expect(second.welcome.you).toEqual(first.welcome.you);
+    expect(second.welcome.members.map((m: { name: string }) => m.name).sort()).toEqual(['Ann', expect.any(String)]);
+    expect(await watcher.next('presence')).toMatchObject({ event: 'join', member: { name: 'Ann' }, count: 2 });
+    // Both tabs get the member's messages; neither gets its own typing.
+    first.send({ type: 'typing', active: true });
+    first.send({ type: 'message', text: 'from the first tab', cid: 'tab' });
+    expect((await second.next('message')).text).toBe('from the first tab');
+    expect(await watcher.next('typing')).toMatchObject({ from: { name: 'Ann' } });
+    await second.roundTrip();
+    expect(second.seen('typing')).toEqual([]);
+    await first.close();
+    second.send({ type: 'message', text: 'still here', cid: 'here' });
+    expect((await watcher.next('message')).text).toBe('from the first tab');
+    expect((await watcher.next('message')).text).toBe('still here');
+    expect(watcher.seen('presence')).toHaveLength(1);
+    await second.close();
+    expect(await watcher.next('presence')).toMatchObject({ event: 'leave', member: { name: 'Ann' }, count: 1 });
+    await watcher.close();
+  });
+
   it('fixes the name the token gives: rename is refused', async () => {
     const kim = await TestClient.join(wsUrl('team', `?name=someone&token=${await mint({ sub: 'kim', name: 'Kim' })}`));
     expect(kim.welcome.you.name).toBe('Kim');

@@ -46,12 +46,14 @@ export interface RoomHub {
   /** Set by the room, which is where the hub's events go. */
   listener: HubListener | undefined;
   /**
-   * Adds a member and announces it to the others; answers with what its welcome says.
-   * Refuses with RoomFull when the room, on every instance, is at MAX_ROOM_MEMBERS.
+   * Adds a connection of a member, and announces the member to the others when it is its
+   * first (on every instance); answers with what its welcome says. Refuses with RoomFull
+   * when a new member would pass MAX_ROOM_MEMBERS.
    */
   join(member: Member, request: ResumeRequest, limit: number): Snapshot | Promise<Snapshot>;
-  /** Adds a member that was already announced (a Durable Object waking up), silently. */
+  /** Adds a connection that was already announced (a Durable Object waking up), silently. */
   restore(member: Member): void;
+  /** A connection of the member has gone; its last one takes the member out, announced. */
   leave(member: Member): void;
   rename(member: Member): void;
   typing(member: Member, active: boolean): void;
@@ -61,7 +63,8 @@ export interface RoomHub {
 
 /** A hub inside one process, over the room's RoomStore: every event is delivered at once. */
 export class LocalHub implements RoomHub {
-  private readonly roster = new Map<string, Member>();
+  /** Each member, with how many connections it has in the room. */
+  private readonly roster = new Map<string, { member: Member; connections: number }>();
   private order = 0;
   listener: HubListener | undefined;
 
@@ -77,23 +80,42 @@ export class LocalHub implements RoomHub {
   }
 
   join(member: Member, request: ResumeRequest, limit: number): Snapshot {
-    this.roster.set(member.id, member);
-    const snapshot = { ...this.store.resume(request, limit), members: [...this.roster.values()], order: this.order };
-    this.announce('join', member);
+    const first = this.add(member);
+    const snapshot = { ...this.store.resume(request, limit), members: this.members(), order: this.order };
+    if (first) this.announce('join', member);
     return snapshot;
   }
 
   restore(member: Member): void {
-    this.roster.set(member.id, member);
+    this.add(member);
   }
 
   leave(member: Member): void {
-    if (this.roster.delete(member.id)) this.announce('leave', member);
+    const entry = this.roster.get(member.id);
+    if (!entry) return;
+    entry.connections -= 1;
+    if (entry.connections > 0) return;
+    this.roster.delete(member.id);
+    this.announce('leave', entry.member);
   }
 
   rename(member: Member): void {
-    this.roster.set(member.id, member);
+    const entry = this.roster.get(member.id);
+    if (!entry) return;
+    entry.member = member;
     this.announce('rename', member);
+  }
+
+  /** Whether this is the member's first connection. */
+  private add(member: Member): boolean {
+    const entry = this.roster.get(member.id);
+    if (entry) entry.connections += 1;
+    else this.roster.set(member.id, { member, connections: 1 });
+    return entry === undefined;
+  }
+
+  private members(): Member[] {
+    return Array.from(this.roster.values(), (entry) => entry.member);
   }
 
   typing(member: Member, active: boolean): void {
@@ -107,7 +129,7 @@ export class LocalHub implements RoomHub {
   }
 
   info(): RoomInfo {
-    const members = [...this.roster.values()];
+    const members = this.members();
     return { room: this.name, count: members.length, members, seq: this.store.seq, epoch: this.store.epoch };
   }
 

@@ -138,8 +138,11 @@ export class Room implements HubListener {
   private readonly onEmpty: (room: Room) => void;
   private readonly now: () => number;
   private readonly members = new Map<Connection, MemberState>();
-  /** Each member's connection by member id, for events that are about a member. */
-  private readonly connectionOf = new Map<string, Connection>();
+  /**
+   * Each member's connections here by member id: a member with a token is one member
+   * however many connections (tabs) it has, and events about it skip all of them.
+   */
+  private readonly connectionsOf = new Map<string, Set<Connection>>();
   /** Members whose `after` is set. */
   private catchingUp = 0;
 
@@ -161,7 +164,7 @@ export class Room implements HubListener {
   }
 
   get isFull(): boolean {
-    return this.members.size >= this.config.maxRoomMembers;
+    return this.connectionsOf.size >= this.config.maxRoomMembers;
   }
 
   /**
@@ -170,7 +173,8 @@ export class Room implements HubListener {
    * another process the welcome follows later (or a close, when the hub refuses).
    */
   join(connection: Connection, request: JoinRequest): Member | undefined {
-    if (this.isFull) {
+    // Another connection of a member that is here takes no place of its own.
+    if (this.isFull && !(request.member && this.connectionsOf.has(request.member.id))) {
       closeQuietly(connection, Close.tryAgainLater, 'room_full');
       return undefined;
     }
@@ -208,6 +212,8 @@ export class Room implements HubListener {
   private welcome(connection: Connection, state: MemberState, snapshot: Snapshot, settled: boolean): void {
     if (this.members.get(connection) !== state) return; // gone before its welcome
     const { epoch, seq, history, recovered, members } = snapshot;
+    // Another connection of a member that is here already is that member, under its name.
+    state.member = members.find((member) => member.id === state.member.id) ?? state.member;
     const welcome: Welcome = {
       type: 'welcome',
       room: this.name,
@@ -258,7 +264,9 @@ export class Room implements HubListener {
       fixedName: false,
     };
     this.members.set(connection, state);
-    this.connectionOf.set(member.id, connection);
+    const connections = this.connectionsOf.get(member.id);
+    if (connections) connections.add(connection);
+    else this.connectionsOf.set(member.id, new Set([connection]));
     return state;
   }
 
@@ -288,7 +296,7 @@ export class Room implements HubListener {
     this.logClose(state, code);
     // The leave is about this connection, which a fan-out must skip even though it is closed.
     this.hub.leave(state.member);
-    this.connectionOf.delete(state.member.id);
+    this.forgetConnection(state.member.id, connection);
     if (this.members.size === 0) this.onEmpty(this);
   }
 
@@ -313,7 +321,7 @@ export class Room implements HubListener {
     const states = [...this.members].filter(([, state]) => which(state));
     for (const [connection, state] of states) {
       this.members.delete(connection);
-      this.connectionOf.delete(state.member.id);
+      this.forgetConnection(state.member.id, connection);
       if (state.after !== undefined) this.catchingUp -= 1;
     }
     for (const [connection, state] of states) {
@@ -322,6 +330,12 @@ export class Room implements HubListener {
       this.hub.leave(state.member);
     }
     if (states.length > 0 && this.members.size === 0) this.onEmpty(this);
+  }
+
+  private forgetConnection(memberId: string, connection: Connection): void {
+    const connections = this.connectionsOf.get(memberId);
+    connections?.delete(connection);
+    if (connections?.size === 0) this.connectionsOf.delete(memberId);
   }
 
   private logClose(state: MemberState, code: number) {
@@ -433,9 +447,14 @@ export class Room implements HubListener {
     if (!name.success) {
       return this.reject(connection, 'bad_name', describeIssues(name.error, 'name'));
     }
-    state.member = { id: state.member.id, name: name.data };
-    connection.remember?.(state.member);
-    this.hub.rename(state.member);
+    const renamed = { id: state.member.id, name: name.data };
+    // Every connection of the member carries the new name.
+    for (const own of this.connectionsOf.get(renamed.id) ?? [connection]) {
+      const ownState = this.members.get(own);
+      if (ownState) ownState.member = renamed;
+      own.remember?.(renamed);
+    }
+    this.hub.rename(renamed);
   }
 
   private reject(connection: Connection, code: ErrorCode, message: string, cid?: string) {
@@ -461,17 +480,19 @@ export class Room implements HubListener {
     if (this.members.size === 0) return;
     if (this.catchingUp > 0) this.catchUp(event.order);
     const payload = this.encode(event.frame);
-    const except = event.about === undefined ? undefined : this.connectionOf.get(event.about);
-    this.fanout?.publish(payload, except);
+    const except = event.about === undefined ? undefined : this.connectionsOf.get(event.about);
+    // A fan-out skips one connection; a member with several here gets sends of its own.
+    const fanout = except && except.size > 1 ? undefined : this.fanout;
+    fanout?.publish(payload, except?.values().next().value);
     let dropped: [Connection, number, string][] | undefined;
     for (const [connection, state] of this.members) {
-      if (connection === except || state.after !== undefined) continue;
+      if (except?.has(connection) || state.after !== undefined) continue;
       if (state.pending) {
         state.pending.push(event);
         continue;
       }
       // After a fan-out the frame is on its way to everyone; only the queues are left to check.
-      const problem = this.fanout ? backlogged(connection) : this.trySend(connection, payload);
+      const problem = fanout ? backlogged(connection) : this.trySend(connection, payload);
       if (problem) (dropped ??= []).push([connection, ...problem]);
     }
     // Dropped after the loop so that every recipient sees frames in the same order.

@@ -257,7 +257,7 @@ class RedisHub implements RoomHub {
   }
 
   leave(member: Member): void {
-    this.engine.detach(this.engine.run(SCRIPTS.leave, this.keys, [this.channel, member.id]));
+    this.engine.detach(this.engine.run(SCRIPTS.leave, this.keys, [this.channel, member.id, this.engine.instanceId]));
   }
 
   rename(member: Member): void {
@@ -371,7 +371,8 @@ function parseList(messages: string[]): ChatMessage[] {
 /** A room's keys in script order (see redis-scripts.ts) and its channel. */
 function roomKeys(prefix: string, room: string): { keys: string[]; channel: string } {
   const tag = `${prefix}{${room}}`;
-  return { keys: [`${tag}:meta`, `${tag}:log`, `${tag}:members`, `${tag}:alive`], channel: `${tag}:events` };
+  const keys = ['meta', 'log', 'members', 'alive', 'conns', 'counts'].map((key) => `${tag}:${key}`);
+  return { keys, channel: `${tag}:events` };
 }
 
 function newInstance(): string {

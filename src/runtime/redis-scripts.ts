@@ -1,11 +1,17 @@
 // The Lua scripts of the Redis engine. Each runs atomically in Redis, so whatever one
 // script does to a room (a seq, a member, an event) is seen by every instance in the same
-// order. Every script takes the room's four keys, in this order:
+// order. Every script takes the room's six keys, in this order:
 //
 //   KEYS[1] meta    hash: epoch, seq (the last message's), order (the last event's)
 //   KEYS[2] log     list: the retained messages, as JSON, oldest first
-//   KEYS[3] members hash: member id -> "<instance>|<member JSON>"
+//   KEYS[3] members hash: member id -> member JSON
 //   KEYS[4] alive   sorted set: instance -> when it stops counting as alive (ms)
+//   KEYS[5] conns   hash: "<member id>|<instance>" -> the member's connections there
+//   KEYS[6] counts  hash: member id -> its connections on all instances
+//
+// A member with a token may have several connections (tabs), on several instances: it
+// joins with its first and leaves with its last, and an instance that dies takes only its
+// own connections along.
 //
 // Keys and channel share the hash tag {room}, so that a Redis Cluster could keep a room on
 // one shard. Events go out with SPUBLISH as "<epoch>|<order>|<member it is about>|<frame JSON>",
@@ -13,7 +19,7 @@
 
 /** What every script starts with. */
 const PRELUDE = `#!lua
-local meta, log, members, alive = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local meta, log, members, alive, conns, counts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 
 local function now()
   local time = redis.call('TIME')
@@ -43,8 +49,22 @@ local function emit(channel, epoch, about, frame)
   return order
 end
 
-local function memberJson(value)
-  return string.sub(value, string.find(value, '|', 1, true) + 1)
+-- One more connection of a member on an instance; true when it is the member's first.
+local function connect(id, instance)
+  redis.call('HINCRBY', conns, id .. '|' .. instance, 1)
+  return redis.call('HINCRBY', counts, id, 1) == 1
+end
+
+-- 'n' connections of a member on an instance are gone; the member's JSON when they were its
+-- last anywhere (it has left the room), else nil.
+local function disconnect(id, instance, n)
+  local field = id .. '|' .. instance
+  if redis.call('HINCRBY', conns, field, -n) <= 0 then redis.call('HDEL', conns, field) end
+  if redis.call('HINCRBY', counts, id, -n) > 0 then return nil end
+  redis.call('HDEL', counts, id)
+  local json = redis.call('HGET', members, id)
+  redis.call('HDEL', members, id)
+  return json
 end
 
 local function presence(channel, epoch, event, id, json)
@@ -53,20 +73,20 @@ local function presence(channel, epoch, event, id, json)
   return emit(channel, epoch, id, frame)
 end
 
--- Members of instances that stopped renewing their place leave, each announced once: only
--- the script that removes a member announces it.
+-- The connections of instances that stopped renewing their place go; members left with
+-- none leave, each announced once: only the script that removes a member announces it.
 local function reap(channel, epoch)
   local dead = redis.call('ZRANGEBYSCORE', alive, '-inf', now())
   if #dead == 0 then return end
   redis.call('ZREMRANGEBYSCORE', alive, '-inf', now())
   local gone = {}
   for _, instance in ipairs(dead) do gone[instance] = true end
-  local all = redis.call('HGETALL', members)
+  local all = redis.call('HGETALL', conns)
   for i = 1, #all, 2 do
-    local value = all[i + 1]
-    if gone[string.sub(value, 1, string.find(value, '|', 1, true) - 1)] then
-      redis.call('HDEL', members, all[i])
-      if epoch then presence(channel, epoch, 'leave', all[i], memberJson(value)) end
+    local id, instance = string.match(all[i], '^(.*)|([^|]*)$')
+    if gone[instance] then
+      local json = disconnect(id, instance, tonumber(all[i + 1]))
+      if json and epoch then presence(channel, epoch, 'leave', id, json) end
     end
   end
 end
@@ -91,9 +111,14 @@ local function slice(since, before, limit)
 end
 
 local function roster()
-  local values = redis.call('HVALS', members)
-  for i, value in ipairs(values) do values[i] = memberJson(value) end
-  return '[' .. table.concat(values, ',') .. ']'
+  return '[' .. table.concat(redis.call('HVALS', members), ',') .. ']'
+end
+
+-- A room that never had a message and has nobody left is removed.
+local function removeIfEmpty()
+  if redis.call('HLEN', members) > 0 or tonumber(redis.call('HGET', meta, 'seq') or '0') > 0 then return false end
+  redis.call('DEL', meta, alive, members, conns, counts)
+  return true
 end
 `;
 
@@ -133,10 +158,16 @@ export const JOIN = `${PRELUDE}
 local epoch = epochOf(true)
 local channel, instance, id, json = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 reap(channel, epoch)
-if redis.call('HLEN', members) >= tonumber(ARGV[10]) then return {'full'} end
+local present = redis.call('HEXISTS', members, id) == 1
+if not present and redis.call('HLEN', members) >= tonumber(ARGV[10]) then return {'full'} end
 redis.call('ZADD', alive, now() + tonumber(ARGV[5]), instance)
-redis.call('HSET', members, id, instance .. '|' .. json)
-local order = presence(channel, epoch, 'join', id, json)
+local order
+if connect(id, instance) then
+  redis.call('HSET', members, id, json)
+  order = presence(channel, epoch, 'join', id, json)
+else
+  order = tonumber(redis.call('HGET', meta, 'order'))
+end
 local seq = tonumber(redis.call('HGET', meta, 'seq'))
 local limit, retention = tonumber(ARGV[8]), tonumber(ARGV[9])
 local since, recovered = ARGV[6], ''
@@ -154,28 +185,27 @@ return {epoch, seq, order, history, roster(), recovered}
 `;
 
 /**
- * A member leaves; a room that never had a message and has nobody left is removed.
- * ARGV: channel, member id. Returns 1 when the member was there.
+ * A connection of a member leaves; with its last one the member leaves (announced), and a
+ * room that never had a message and has nobody left is removed. ARGV: channel, member id,
+ * instance. Returns 1 when the member left.
  */
 export const LEAVE = `${PRELUDE}
-local value = redis.call('HGET', members, ARGV[2])
-if not value then return 0 end
-redis.call('HDEL', members, ARGV[2])
+local channel, id, instance = ARGV[1], ARGV[2], ARGV[3]
+-- Not counted here (the instance was renamed after a break): the reaper takes it.
+if not redis.call('HGET', conns, id .. '|' .. instance) then return 0 end
+local json = disconnect(id, instance, 1)
+if not json then return 0 end
 local epoch = epochOf(false)
-if epoch then presence(ARGV[1], epoch, 'leave', ARGV[2], memberJson(value)) end
-if redis.call('HLEN', members) == 0 and tonumber(redis.call('HGET', meta, 'seq') or '0') == 0 then
-  redis.call('DEL', meta, alive, members)
-end
+if epoch then presence(channel, epoch, 'leave', id, json) end
+removeIfEmpty()
 return 1
 `;
 
 /** A member's new name. ARGV: channel, member id, member JSON. */
 export const RENAME = `${PRELUDE}
-local value = redis.call('HGET', members, ARGV[2])
 local epoch = epochOf(false)
-if not value or not epoch then return 0 end
-local instance = string.sub(value, 1, string.find(value, '|', 1, true) - 1)
-redis.call('HSET', members, ARGV[2], instance .. '|' .. ARGV[3])
+if redis.call('HEXISTS', members, ARGV[2]) == 0 or not epoch then return 0 end
+redis.call('HSET', members, ARGV[2], ARGV[3])
 presence(ARGV[1], epoch, 'rename', ARGV[2], ARGV[3])
 return 1
 `;
@@ -214,13 +244,9 @@ export const INFO = `${PRELUDE}
 local epoch = epochOf(false)
 reap(ARGV[1], epoch)
 if not epoch then return nil end
-local seq = tonumber(redis.call('HGET', meta, 'seq'))
-if seq == 0 and redis.call('HLEN', members) == 0 then
-  -- Its last members were reaped just now: a room that never had a message is removed.
-  redis.call('DEL', meta, alive, members)
-  return nil
-end
-return {epoch, seq, roster()}
+-- Its last members may have been reaped just now.
+if removeIfEmpty() then return nil end
+return {epoch, tonumber(redis.call('HGET', meta, 'seq')), roster()}
 `;
 
 /**
