@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient } from './support/client.ts';
 import { freePort, startServer, type RunningServer, type RuntimeName } from './support/server.ts';
 
-/** Token checks are the app's, on Web Crypto: every runtime with a process runs them. */
-const RUNTIMES: RuntimeName[] = ['node', 'deno', 'bun'];
+/** Token checks are the app's, on Web Crypto: every runtime runs them. */
+const RUNTIMES: RuntimeName[] = ['node', 'deno', 'bun', 'workers'];
 
 const SECRET = 'a secret only the app and edgechat know';
 const now = () => Math.floor(Date.now() / 1000);

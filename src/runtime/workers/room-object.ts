@@ -58,6 +58,8 @@ interface Attachment {
   joinedAt: number;
   /** The client's address (CF-Connecting-IP), for its message budget; absent before v1.1. */
   client?: string;
+  /** When the member's token runs out (ms since the epoch), if it came with one that does. */
+  expiresAt?: number;
 }
 
 export class RoomObject {
@@ -205,9 +207,37 @@ export class RoomObject {
     // under wrangler dev), while a plainly accepted one closes at once.
     if (room.isFull) server.accept();
     else this.ctx.acceptWebSocket(server);
-    server.serializeAttachment({ joinedAt: Date.now(), client: join.client } satisfies Attachment);
+    const expiresAt = join.member?.expiresAt;
+    server.serializeAttachment({ joinedAt: Date.now(), client: join.client, expiresAt } satisfies Attachment);
     room.join(this.connectionOf(server), join);
+    if (expiresAt !== undefined) await this.expireAt(expiresAt);
     return new Response(null, { status: 101, webSocket: client } as ResponseInit);
+  }
+
+  /**
+   * Tokens run out while the object may be hibernating, where no timer runs: the object's
+   * alarm wakes it at the earliest expiry instead.
+   */
+  private async expireAt(expiresAt: number): Promise<void> {
+    const scheduled = await this.ctx.storage.getAlarm();
+    if (scheduled === null || expiresAt < scheduled) await this.ctx.storage.setAlarm(expiresAt);
+  }
+
+  /** Closes with 1008 token_expired every socket whose token has run out, and waits for the next. */
+  async alarm(): Promise<void> {
+    const now = Date.now();
+    let next: number | undefined;
+    for (const ws of this.ctx.getWebSockets()) {
+      const expiresAt = (ws.deserializeAttachment() as Attachment | null)?.expiresAt;
+      if (expiresAt === undefined) continue;
+      if (expiresAt > now) {
+        next = Math.min(next ?? expiresAt, expiresAt);
+        continue;
+      }
+      ws.close(Close.policyViolation, 'token_expired');
+      this.room?.leave(this.connectionOf(ws), Close.policyViolation);
+    }
+    if (next !== undefined) await this.ctx.storage.setAlarm(next);
   }
 
   /** The one Connection of a socket, which Room tells members apart by. */
