@@ -4,6 +4,7 @@
 // isolate in style.css), so that no right-to-left name can reorder the text around it.
 
 const NAME_KEY = 'edgechat:name';
+const TOKEN_KEY = 'edgechat:token';
 const ROOM_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const ROOM_RULE = 'Room names are 1–64 characters of a–z, 0–9, "_" or "-", starting with a letter or digit.';
 const CONTROL_CHARACTER = /\p{Cc}/u;
@@ -41,6 +42,8 @@ const ui = {
 const state = {
   room: '',
   socket: null,
+  /** The token, when sessionStorage cannot keep it. */
+  token: null,
   /** Set when the user pressed Close (or a 1008/1009 close): no automatic reconnect. */
   stopped: false,
   attempt: 0,
@@ -98,6 +101,35 @@ function savedName() {
   }
 }
 
+/**
+ * A token the app that links here gave in the fragment (`#token=…`, which never reaches a
+ * server log or a Referer), kept for this tab's session and removed from the address bar.
+ */
+function takeToken() {
+  const given = new URLSearchParams(location.hash.slice(1)).get('token');
+  if (!given) return;
+  try {
+    sessionStorage.setItem(TOKEN_KEY, given);
+  } catch {
+    state.token = given; // storage disabled: kept in memory for this page only
+  }
+  history.replaceState(null, '', `${location.pathname}${location.search}`);
+}
+
+function savedToken() {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY) ?? state.token;
+  } catch {
+    return state.token;
+  }
+}
+
+/** Headers for the HTTP API: the token, when there is one. */
+function authHeaders() {
+  const token = savedToken();
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
 function saveName(name) {
   try {
     localStorage.setItem(NAME_KEY, name);
@@ -143,6 +175,8 @@ function socketUrl(resuming) {
     params.set('since', String(state.lastSeq));
     params.set('epoch', state.epoch);
   }
+  const token = savedToken();
+  if (token) params.set('token', token);
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
   const query = params.toString() ? `?${params}` : '';
   return `${scheme}://${location.host}/ws/${state.room}${query}`;
@@ -161,12 +195,14 @@ function connect() {
   const resuming = state.lastSeq !== null && state.epoch !== null;
   const socket = new WebSocket(socketUrl(resuming));
   state.socket = socket;
+  let opened = false;
+  socket.addEventListener('open', () => (opened = true));
   // Handlers ignore events from a socket we have already replaced (room switch).
   socket.addEventListener('message', (event) => {
     if (state.socket === socket) handleFrame(event.data, resuming);
   });
   socket.addEventListener('close', (event) => {
-    if (state.socket === socket) handleClose(event);
+    if (state.socket === socket) handleClose(event, opened);
   });
 }
 
@@ -182,20 +218,52 @@ function disconnect() {
   setStatus('closed', 'closed');
 }
 
-function handleClose(event) {
+function handleClose(event, opened) {
   state.socket = null;
   state.typingActive = false;
   clearTypers();
   if (state.stopped) {
     setStatus('closed', 'closed');
+  } else if (event.code === 1008 && event.reason === 'token_expired') {
+    state.stopped = true;
+    setStatus('closed', 'closed');
+    showNotice('Your session has expired. Sign in again in the app that sent you here.');
   } else if (NO_RETRY_CODES.has(event.code)) {
     state.stopped = true;
     setStatus('closed', 'closed');
     const why = event.code === 1009 ? 'a message was too large' : 'too many messages were refused';
     showNotice(`The server closed the connection because ${why}. Press Open to reconnect.`);
+  } else if (!opened) {
+    // Refused before it opened: a browser does not say why, so the room is asked.
+    void explainRefusal();
   } else {
     if (event.code === 1013 && event.reason === 'room_full') showNotice('This room is full. Retrying…');
     scheduleReconnect();
+  }
+}
+
+/**
+ * After a connection refused before it opened: a 401 or 403 for this room is shown as
+ * what it means, and not retried; anything else (the server restarting) is retried.
+ */
+async function explainRefusal() {
+  let refusal = null;
+  try {
+    const response = await fetch(`/api/rooms/${state.room}`, { headers: authHeaders() });
+    if (response.status === 401 || response.status === 403) refusal = { status: response.status, ...(await response.json()).error };
+  } catch {
+    // the server is away: retry below
+  }
+  if (!refusal) return scheduleReconnect();
+  state.stopped = true;
+  setStatus('closed', 'closed');
+  const hasToken = Boolean(savedToken());
+  if (refusal.status === 403) {
+    showNotice(refusal.code === 'banned' ? 'You are banned from this room.' : 'This room is private, and your account may not enter it.');
+  } else if (hasToken && /expired/.test(refusal.message ?? '')) {
+    showNotice('Your session has expired. Sign in again in the app that sent you here.');
+  } else {
+    showNotice(hasToken ? 'Your sign-in was not accepted here.' : 'This room is private. Open it from the app that invited you.');
   }
 }
 
@@ -471,7 +539,7 @@ async function loadOlder() {
 async function fetchOlder(seq) {
   const query = new URLSearchParams({ before: String(seq), limit: String(OLDER_PAGE_SIZE) });
   try {
-    const response = await fetch(`/api/rooms/${state.room}/messages?${query}`);
+    const response = await fetch(`/api/rooms/${state.room}/messages?${query}`, { headers: authHeaders() });
     // no_room: nothing stored any more, so no epoch the shown messages could continue.
     if (response.status === 404) return { epoch: null, messages: [] };
     if (!response.ok) return null;
@@ -638,6 +706,7 @@ function submitMessage(event) {
 }
 
 function start() {
+  takeToken();
   const params = new URLSearchParams(location.search);
   state.room = normalizeRoom(params.get('room') ?? 'lobby');
   ui.room.value = state.room;

@@ -3,6 +3,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sign } from 'hono/jwt';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { TestClient } from './support/client.ts';
@@ -458,4 +459,37 @@ test('scrolling to the top loads older pages and keeps the reader in place', { t
     await scrollServer.stop();
   }
   expectCleanPages();
+});
+
+test('a page opened with a token chats as its member; without one, or once it expires, it says why', { timeout: 90_000 }, async () => {
+  const secret = 'browser test secret';
+  const guarded = await startServer({ env: { STORAGE: 'memory', AUTH_SECRET: secret, PUBLIC_ROOMS: 'lobby' } });
+  try {
+    const room = uniqueRoom('private');
+    const now = Math.floor(Date.now() / 1000);
+    const token = await sign({ sub: 'ann', name: 'Ann', rooms: [room], exp: now + 600 }, secret, 'HS256');
+    const page = await openChat(`${room}#token=${token}`, undefined, guarded.baseUrl);
+    await waitForStatus(page, 'connected');
+    // The token left the address bar (and so the history and any link copied from it).
+    expect(page.url()).not.toContain('token');
+    await page.waitForFunction(() => document.getElementById('you')?.textContent?.includes('Ann'));
+    await page.fill('#text', 'hello from a signed-in page');
+    await page.press('#text', 'Enter');
+    await page.waitForFunction(() => document.body.textContent?.includes('hello from a signed-in page'));
+
+    const stranger = await openChat(room, undefined, guarded.baseUrl);
+    await stranger.waitForFunction(() => document.getElementById('notice')?.textContent?.includes('This room is private'));
+    await waitForStatus(stranger, 'closed');
+
+    const brief = await sign({ sub: 'bob', rooms: [room], exp: now + 3 }, secret, 'HS256');
+    const expiring = await openChat(`${room}#token=${brief}`, undefined, guarded.baseUrl);
+    await waitForStatus(expiring, 'connected');
+    await expiring.waitForFunction(() => document.getElementById('notice')?.textContent?.includes('Your session has expired'), undefined, {
+      timeout: 10_000,
+    });
+    await waitForStatus(expiring, 'closed');
+    await page.screenshot({ path: 'test-results/browser-signed-in.png' });
+  } finally {
+    await guarded.stop();
+  }
 });
