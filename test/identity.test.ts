@@ -88,11 +88,11 @@ for (const runtime of RUNTIMES) describe(`identity on ${runtime}`, { timeout: 60
     await watcher.close();
   });
 
-  it('fixes the name the token gives: rename is refused', async () => {
+  it('fixes the name the token gives: rename is refused as forbidden', async () => {
     const kim = await TestClient.join(wsUrl('team', `?name=someone&token=${await mint({ sub: 'kim', name: 'Kim' })}`));
     expect(kim.welcome.you.name).toBe('Kim');
     kim.send({ type: 'rename', name: 'admin' });
-    expect(await kim.next('error')).toMatchObject({ code: 'bad_name', message: expect.stringMatching(/fixed/) });
+    expect(await kim.next('error')).toMatchObject({ code: 'forbidden', message: expect.stringMatching(/fixed/) });
     await kim.close();
   });
 

@@ -99,7 +99,7 @@ export type ClientFrame = z.infer<typeof ClientFrame>;
 
 // ---- server → client ----
 
-export const ErrorCode = z.enum(['bad_json', 'bad_message', 'bad_text', 'bad_name', 'rate_limited', 'unavailable']);
+export const ErrorCode = z.enum(['bad_json', 'bad_message', 'bad_text', 'bad_name', 'rate_limited', 'unavailable', 'forbidden']);
 export type ErrorCode = z.infer<typeof ErrorCode>;
 
 export const Welcome = z.object({

@@ -442,7 +442,7 @@ export class Room implements HubListener {
   }
 
   private rename(connection: Connection, state: MemberState, requested: string) {
-    if (state.fixedName) return this.reject(connection, 'bad_name', 'the name is fixed by your token');
+    if (state.fixedName) return this.reject(connection, 'forbidden', 'the name is fixed by your token');
     const name = DisplayName.safeParse(requested);
     if (!name.success) {
       return this.reject(connection, 'bad_name', describeIssues(name.error, 'name'));
