@@ -44,6 +44,8 @@ const state = {
   socket: null,
   /** The token, when sessionStorage cannot keep it. */
   token: null,
+  /** Our name before a rename the server may still refuse. */
+  nameBefore: null,
   /** Set when the user pressed Close (or a 1008/1009 close): no automatic reconnect. */
   stopped: false,
   attempt: 0,
@@ -378,6 +380,17 @@ function onError(error) {
       return showNotice(`Message not sent: ${error.message}`);
     case 'bad_name':
       return showNotice(`Name not changed: ${error.message}`);
+    case 'forbidden':
+      // The only thing this page may be refused is a rename: the sign-in fixes the name.
+      if (state.nameBefore) {
+        state.me = { ...state.me, name: state.nameBefore };
+        state.members.set(state.me.id, state.nameBefore);
+        ui.name.value = state.nameBefore;
+        renderMembers(state.memberCount);
+        renderYou();
+        state.nameBefore = null;
+      }
+      return showNotice('Your name comes from your sign-in and cannot be changed here.');
     default:
       return showNotice(`Server error: ${error.message}`);
   }
@@ -685,7 +698,9 @@ function changeName(event) {
   saveName(name);
   clearNotice();
   if (state.me && send({ type: 'rename', name })) {
-    // The server tells only the others; update our own view directly.
+    // The server tells only the others; update our own view directly (and keep the old
+    // name, should the server refuse).
+    state.nameBefore = state.me.name;
     state.me = { ...state.me, name };
     state.members.set(state.me.id, name);
     renderMembers(state.memberCount);

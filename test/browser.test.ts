@@ -476,6 +476,11 @@ test('a page opened with a token chats as its member; without one, or once it ex
     await page.fill('#text', 'hello from a signed-in page');
     await page.press('#text', 'Enter');
     await page.waitForFunction(() => document.body.textContent?.includes('hello from a signed-in page'));
+    // The token fixes the name: a rename is refused, and the page says so and keeps "Ann".
+    await page.fill('#name', 'Mallory');
+    await page.press('#name', 'Enter');
+    await page.waitForFunction(() => document.getElementById('notice')?.textContent?.includes('cannot be changed'));
+    await page.waitForFunction(() => document.getElementById('you')?.textContent?.includes('Ann'));
 
     const stranger = await openChat(room, undefined, guarded.baseUrl);
     await stranger.waitForFunction(() => document.getElementById('notice')?.textContent?.includes('This room is private'));
