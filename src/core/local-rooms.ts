@@ -11,13 +11,18 @@ import type { Connection, Room } from './room.ts';
 /** The longest delay a timer takes (about 24.8 days); a later expiry is waited for in steps. */
 const LONGEST_TIMER_MS = 2 ** 31 - 1;
 
-/** Closes the connection with 1008 token_expired when its token runs out. */
-function closeWhenExpired(connection: Connection, expiresAt: number): ReturnType<typeof setTimeout> {
-  const left = expiresAt - Date.now();
-  return setTimeout(
-    () => (left > LONGEST_TIMER_MS ? closeWhenExpired(connection, expiresAt) : connection.close(Close.policyViolation, 'token_expired')),
-    Math.max(0, Math.min(left, LONGEST_TIMER_MS)),
-  );
+/** Closes the connection with 1008 token_expired when its token runs out; returns the cancel. */
+function closeWhenExpired(connection: Connection, expiresAt: number): () => void {
+  let timer: ReturnType<typeof setTimeout>;
+  const arm = () => {
+    const left = expiresAt - Date.now();
+    timer = setTimeout(
+      () => (left > LONGEST_TIMER_MS ? arm() : connection.close(Close.policyViolation, 'token_expired')),
+      Math.max(0, Math.min(left, LONGEST_TIMER_MS)),
+    );
+  };
+  arm();
+  return () => clearTimeout(timer);
 }
 
 /** The `upgradeWebSocket(c, events)` form that every Hono runtime helper offers. */
@@ -38,7 +43,7 @@ export function localRooms(
     connect: (c, name, join, lease) => {
       let room: Room | undefined;
       let connection: Connection;
-      let expiry: ReturnType<typeof setTimeout> | undefined;
+      let cancelExpiry: (() => void) | undefined;
       return upgrade(c, {
         onOpen: (_event, ws) => {
           lease?.opened();
@@ -48,7 +53,7 @@ export function localRooms(
             const candidate = registry.get(name);
             if (candidate.join(connection, join)) room = candidate;
             const expiresAt = join.member?.expiresAt;
-            if (room && expiresAt !== undefined) expiry = closeWhenExpired(connection, expiresAt);
+            if (room && expiresAt !== undefined) cancelExpiry = closeWhenExpired(connection, expiresAt);
           } catch (error) {
             // Storage that fails (a full disk, say) costs this connection, not the process.
             logEvent('ws_fault', { room: name, error: String(error) });
@@ -57,7 +62,7 @@ export function localRooms(
         },
         onMessage: (event) => room?.receive(connection, event.data as string | ArrayBuffer),
         onClose: (event) => {
-          clearTimeout(expiry);
+          cancelExpiry?.();
           lease?.release();
           room?.leave(connection, event.code);
         },
