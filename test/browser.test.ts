@@ -486,7 +486,8 @@ test('a page opened with a token chats as its member; without one, or once it ex
     await stranger.waitForFunction(() => document.getElementById('notice')?.textContent?.includes('This room is private'));
     await waitForStatus(stranger, 'closed');
 
-    const brief = await sign({ sub: 'bob', rooms: [room], exp: now + 3 }, secret, 'HS256');
+    // Minted only now: the steps above may take seconds on a busy machine.
+    const brief = await sign({ sub: 'bob', rooms: [room], exp: Math.floor(Date.now() / 1000) + 4 }, secret, 'HS256');
     const expiring = await openChat(`${room}#token=${brief}`, undefined, guarded.baseUrl);
     await waitForStatus(expiring, 'connected');
     await expiring.waitForFunction(() => document.getElementById('notice')?.textContent?.includes('Your session has expired'), undefined, {
