@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Config } from '../src/core/config.ts';
 import { LocalHub } from '../src/core/hub.ts';
-import { MemoryStore } from '../src/core/store.ts';
+import { MemoryBans, MemoryStore } from '../src/core/store.ts';
 import { Metrics } from '../src/core/metrics.ts';
 import { FLOOD_LIMIT, MAX_BUFFERED_BYTES, Room, type Connection } from '../src/core/room.ts';
 import type { Member } from '../src/core/protocol.ts';
@@ -36,7 +36,7 @@ const baseConfig = { historyLimit: 3, maxText: 10, maxRoomMembers: 3, rateBurst:
 function makeRoom(config: Partial<Config> = {}, now = () => 1_000) {
   const merged = { ...baseConfig, ...config };
   const metrics = new Metrics();
-  const hub = new LocalHub(new MemoryStore('r', merged.historyLimit));
+  const hub = new LocalHub(new MemoryStore('r', merged.historyLimit), new MemoryBans());
   const room = new Room({ name: 'r', config: merged, hub, metrics, now });
   const join = (name?: string, extra = {}) => {
     const connection = new RecordingConnection();
@@ -95,7 +95,7 @@ describe('Room', () => {
       publish: (payload: string | Uint8Array, except?: Connection) =>
         void published.push([JSON.parse(payload as string), except]),
     };
-    const hub = new LocalHub(new MemoryStore('r', 3));
+    const hub = new LocalHub(new MemoryStore('r', 3), new MemoryBans());
     const room = new Room({ name: 'r', config: baseConfig, hub, metrics: new Metrics(), fanout });
     const ann = new RecordingConnection();
     const bob = new RecordingConnection();
@@ -124,7 +124,7 @@ describe('Room', () => {
 
     const woken = makeRoom();
     const restored = new RecordingConnection();
-    woken.room.restore(restored, ann.remembered!, 'client-a');
+    woken.room.restore(restored, ann.remembered!, 'client-a', 1_000, {});
     expect(restored.frames).toEqual([]);
     expect(woken.hub.info().members).toEqual([ann.remembered]);
     say(woken.room, restored, 'back');

@@ -12,7 +12,7 @@ describe('schema/protocol.schema.json', () => {
     const schema = JSON.parse(protocolJsonSchema());
     const types = (name: string) =>
       schema.$defs[name].oneOf.map((variant: any) => variant.properties.type.const).sort();
-    expect(types('ClientFrame')).toEqual(['message', 'ping', 'rename', 'typing']);
-    expect(types('ServerFrame')).toEqual(['error', 'message', 'pong', 'presence', 'typing', 'welcome']);
+    expect(types('ClientFrame')).toEqual(['delete', 'kick', 'message', 'ping', 'rename', 'typing']);
+    expect(types('ServerFrame')).toEqual(['deleted', 'error', 'message', 'pong', 'presence', 'typing', 'welcome']);
   });
 });

@@ -87,6 +87,38 @@ describe.each(kinds)('%s store', (_kind, makeStorage) => {
     }
   });
 
+  it('deletes a message for good: pages, latest and resume pass over it, and its seq is not reused', () => {
+    const store = makeStorage(5).open('lobby');
+    fill(store, 8);
+    expect(store.delete(7)).toBe(true);
+    expect(store.delete(7)).toBe(false);
+    expect(store.delete(2)).toBe(false); // no longer retained
+    expect(store.delete(9)).toBe(false); // not yet written
+    expect(store.delete(8)).toBe(true); // the newest
+    expect(seqs(store.history({ limit: 2 }))).toEqual([5, 6]);
+    expect(seqs(store.history({ limit: 10 }))).toEqual([4, 5, 6]);
+    expect(seqs(store.history({ since: 5, limit: 10 }))).toEqual([6]);
+    expect(seqs(store.history({ before: 9, limit: 1 }))).toEqual([6]);
+    expect(store.resume({ since: 5, epoch: store.epoch }, 5)).toMatchObject({ recovered: true, seq: 8 });
+    expect(store.append({ from: ann, text: 'next', ts: 9 }).seq).toBe(9);
+    expect(seqs(store.history({ since: 3, limit: 2 }))).toEqual([5, 6]); // 4 is no longer retained
+    expect(seqs(store.history({ since: 5, limit: 2 }))).toEqual([6, 9]);
+  });
+
+  it('keeps a ban until it ends, per room and member', () => {
+    const { bans } = makeStorage(5);
+    const now = Date.now();
+    bans.add('lobby', 'u_troll', now + 60_000);
+    bans.add('lobby', 'u_brief', now + 1);
+    expect(bans.until('lobby', 'u_troll', now)).toBe(now + 60_000);
+    expect(bans.until('team', 'u_troll', now)).toBeUndefined();
+    expect(bans.until('lobby', 'u_ann', now)).toBeUndefined();
+    expect(bans.until('lobby', 'u_brief', now + 1)).toBeUndefined();
+    expect(bans.any('lobby', now)).toBe(true);
+    expect(bans.any('team', now)).toBe(false);
+    expect(bans.any('lobby', now + 60_000)).toBe(false);
+  });
+
   it('keeps rooms apart', () => {
     const storage = makeStorage(10);
     const lobby = storage.open('lobby');
@@ -100,6 +132,25 @@ describe.each(kinds)('%s store', (_kind, makeStorage) => {
 });
 
 describe('SQLite storage', () => {
+  it('keeps deletions and bans across a reopen, and the seq of a deleted newest message', () => {
+    const path = databasePath();
+    const first = new SqlStorage(openSqlite(path), 100);
+    const store = first.open('lobby');
+    fill(store, 3);
+    store.delete(3);
+    store.delete(1);
+    const until = Date.now() + 60_000;
+    first.bans.add('lobby', 'u_troll', until);
+    first.close();
+    const again = new SqlStorage(openSqlite(path), 100);
+    const reopened = again.find('lobby')!;
+    expect(reopened.seq).toBe(3);
+    expect(seqs(reopened.history({ limit: 10 }))).toEqual([2]);
+    expect(again.bans.until('lobby', 'u_troll', Date.now())).toBe(until);
+    expect(again.open('lobby').append({ from: ann, text: 'four', ts: 4 }).seq).toBe(4);
+    again.close();
+  });
+
   it('gives a reopened database the same epoch, seq and history', () => {
     const path = databasePath();
     const first = new SqlStorage(openSqlite(path), 100);
@@ -201,6 +252,6 @@ describe('SQLite storage', () => {
     expect(store.history({ limit: 10 }).map((m) => m.text)).toEqual(['old 1', 'old 2']);
     expect(store.append({ from: ann, text: 'new', ts: 3 }).seq).toBe(3);
     const tables = new DatabaseSync(path).prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all();
-    expect(tables.map((t) => t.name)).toEqual(['meta', 'room_messages', 'rooms']);
+    expect(tables.map((t) => t.name)).toEqual(['bans', 'meta', 'room_messages', 'rooms']);
   });
 });

@@ -3,22 +3,29 @@
 // Durable Object) is behind RoomBackend; the chat page comes from the runtime's `assets`.
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { GetConnInfo } from 'hono/conninfo';
+import { bodyLimit } from 'hono/body-limit';
 import { secureHeaders } from 'hono/secure-headers';
+import { timingSafeEqual } from 'hono/utils/buffer';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { Authenticator, TokenRefused, type Identity } from './auth.ts';
+import { Authenticator, memberIdOf, TokenRefused, type Identity } from './auth.ts';
 import { clientOf } from './client.ts';
 import type { Config } from './config.ts';
 import type { ConnectionCounter, Lease } from './connections.ts';
 import { ClientBuckets } from './rate-limit.ts';
 import type { JoinRequest, TokenMember } from './room.ts';
-import type { HistoryQuery } from './store.ts';
+import type { HistoryQuery, MessageDraft } from './store.ts';
 import { logEvent } from './log.ts';
 import {
+  BackendPost,
   JoinQuery,
   MessagesQuery,
   RoomName,
+  SequenceParam,
   describeIssues,
+  textProblem,
+  type ChatMessage,
   type HttpErrorCode,
+  type Member,
   type RoomInfo,
   type RoomMessages,
 } from './protocol.ts';
@@ -33,8 +40,22 @@ export interface RoomBackend {
   /**
    * Upgrades a request that passed every check and joins the room; `lease` (where
    * connections are counted) is told when the socket opens and released when it closes.
+   * A member banned from the room is refused instead (see `banned`).
    */
   connect(c: Context, room: string, join: JoinRequest, lease?: Lease): Response | Promise<Response>;
+  /** The backend's publish: stores a message and delivers it like any other. */
+  publish(room: string, draft: MessageDraft): Promise<ChatMessage>;
+  /** The backend's delete; false when the room retains no message `seq`. */
+  remove(room: string, seq: number, by: Member): Promise<boolean>;
+}
+
+/** Who the backend's API acts as when it names nobody (a publish without `from`, every delete). */
+export const SERVICE_MEMBER: Member = { id: 'service', name: 'service' };
+
+/** The refusal of a member banned from the room until `until` (ms since the epoch). */
+export function banned(until: number): Response {
+  const message = `you are banned from this room until ${new Date(until).toISOString()}`;
+  return Response.json({ error: { code: 'banned', message } }, { status: 403 });
 }
 
 export interface AppOptions {
@@ -88,9 +109,16 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   });
 
   const httpBudget = config.httpRate && new ClientBuckets(config.httpRate);
+  /** Whether the request shows the backend's API key (compared in constant time). */
+  const fromBackend = async (c: Context) => {
+    const shown = c.req.header('authorization');
+    return config.apiKey !== undefined && shown !== undefined && (await timingSafeEqual(shown, `Bearer ${config.apiKey}`));
+  };
   app.use('*', async (c, next) => {
     const client = clientOf(c, config.trustProxy, connInfo);
     c.set('client', client);
+    // The app's own backend is not a client to hold back.
+    if (c.req.method !== 'GET' && (await fromBackend(c))) return next();
     const now = Date.now();
     const waitMs = httpBudget?.of(client, now).take(now) ?? 0;
     if (waitMs > 0) {
@@ -132,6 +160,51 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     return unavailable(c) ?? found(c, room.data, await rooms.messages(room.data, { since, before, limit: capped }));
   });
 
+  if (config.apiKey !== undefined) {
+    const roomOf = (c: Context) => RoomName.safeParse(c.req.param('room'));
+    const keyRequired = (c: Context) => httpError(c, 401, 'bad_token', 'this route needs the API key as Authorization: Bearer <key>');
+    app.post(
+      '/api/rooms/:room/messages',
+      bodyLimit({
+        maxSize: config.maxFrameBytes,
+        onError: (c) => httpError(c, 413, 'too_large', `the body is larger than ${config.maxFrameBytes} bytes`),
+      }),
+      async (c) => {
+        if (!(await fromBackend(c))) return keyRequired(c);
+        const room = roomOf(c);
+        if (!room.success) return httpError(c, 400, 'bad_room', describeIssues(room.error, 'room'));
+        let json: unknown;
+        try {
+          json = await c.req.json();
+        } catch {
+          return httpError(c, 400, 'bad_message', 'the body is not valid JSON');
+        }
+        const body = BackendPost.safeParse(json);
+        if (!body.success) {
+          const field = String(body.error.issues[0]?.path[0]);
+          return httpError(c, 400, field === 'text' ? 'bad_text' : 'bad_message', describeIssues(body.error, 'body'));
+        }
+        const { text, from, cid } = body.data;
+        const problem = textProblem(text, config.maxText);
+        if (problem) return httpError(c, 400, 'bad_text', problem);
+        const sender = from ? { id: await memberIdOf(from.id), name: from.name } : SERVICE_MEMBER;
+        const stored = await rooms.publish(room.data, { from: sender, text, ts: Date.now(), cid });
+        return c.json(stored, 201);
+      },
+    );
+    app.delete('/api/rooms/:room/messages/:seq', async (c) => {
+      if (!(await fromBackend(c))) return keyRequired(c);
+      const room = roomOf(c);
+      if (!room.success) return httpError(c, 400, 'bad_room', describeIssues(room.error, 'room'));
+      const seq = SequenceParam.safeParse(c.req.param('seq'));
+      if (!seq.success || seq.data === 0) return httpError(c, 400, 'bad_query', 'seq: must be an integer >= 1');
+      if (!(await rooms.remove(room.data, seq.data, SERVICE_MEMBER))) {
+        return httpError(c, 404, 'not_found', `message ${seq.data} is not in this room's history`);
+      }
+      return c.body(null, 204);
+    });
+  }
+
   app.get('/ws/:room', async (c) => {
     const room = RoomName.safeParse(c.req.param('room'));
     if (!room.success) return httpError(c, 400, 'bad_room', describeIssues(room.error, 'room'));
@@ -166,7 +239,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
       });
     }
     try {
-      const member = identity && (await tokenMember(identity));
+      const member = identity && (await tokenMember(identity, auth.moderates(identity, room.data)));
       return await rooms.connect(c, room.data, { ...query.data, client, member }, lease);
     } catch (error) {
       lease?.release();
@@ -205,11 +278,9 @@ function tokenOf(c: Context): string | undefined {
   return c.req.query('token') || undefined;
 }
 
-/** The member a token makes: its id a digest of `sub`, so that no `sub` shows on the wire. */
-async function tokenMember({ sub, name, expiresAt }: Identity): Promise<TokenMember> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(sub)));
-  const id = `u_${Array.from(digest.subarray(0, 8), (byte) => byte.toString(16).padStart(2, '0')).join('')}`;
-  return { id, name, expiresAt };
+/** The member a token makes. */
+async function tokenMember({ sub, name, expiresAt }: Identity, moderator: boolean): Promise<TokenMember> {
+  return { id: await memberIdOf(sub), name, expiresAt, ...(moderator && { role: 'moderator' as const }) };
 }
 
 /** A nonce of 16 random bytes in base64 (RFC 6455 §4.1). */

@@ -92,6 +92,11 @@ export class Authenticator {
     return identity;
   }
 
+  /** Whether the identity moderates `room`: its role says so, and `room` is one of its rooms. */
+  moderates(identity: Identity, room: string): boolean {
+    return identity.role === 'moderator' && (identity.rooms === undefined || matchesAny(identity.rooms, room));
+  }
+
   /** Checks the token's signature and claims. */
   async identify(token: string): Promise<Identity> {
     let payload: unknown;
@@ -137,6 +142,12 @@ export class Authenticator {
     this.jwks = keys;
     return keys;
   }
+}
+
+/** A member's id from its `sub`: the same everywhere, and a digest, so that no `sub` shows on the wire. */
+export async function memberIdOf(sub: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(sub)));
+  return `u_${Array.from(digest.subarray(0, 8), (byte) => byte.toString(16).padStart(2, '0')).join('')}`;
 }
 
 /** The message of a 401: which check the token failed, never the token itself. */

@@ -92,6 +92,10 @@ const ConfigSchema = z.object({
   ),
   AUTH_ISSUER: optionalText,
   AUTH_AUDIENCE: optionalText,
+  API_KEY: optionalText.refine(
+    (key) => key === undefined || key.length >= 16,
+    'must be at least 16 characters (for example the output of `openssl rand -hex 32`)',
+  ),
   PUBLIC_ROOMS: z
     .string()
     .optional()
@@ -100,7 +104,7 @@ const ConfigSchema = z.object({
 });
 
 /** Variables whose value an error message must not repeat (a password may be in the URL). */
-const SECRET_VARIABLES = new Set(['AUTH_SECRET', 'REDIS_URL']);
+const SECRET_VARIABLES = new Set(['AUTH_SECRET', 'REDIS_URL', 'API_KEY']);
 
 /** Every variable edgechat reads, for runtimes that must be told which ones it may see. */
 export const CONFIG_VARIABLES = Object.keys(ConfigSchema.shape);
@@ -148,6 +152,8 @@ export interface Config {
   authAudience: string | undefined;
   /** Rooms guests may join and read when tokens are asked for: names, or prefixes ending in `*`. */
   publicRooms: readonly string[];
+  /** The backend's key for publishing and deleting over HTTP; without it those routes do not exist. */
+  apiKey: string | undefined;
 }
 
 /** A token bucket's size and refill per second; `undefined` when either was set to 0. */
@@ -213,6 +219,7 @@ export function readConfig(env: object): Config {
     authIssuer: c.AUTH_ISSUER,
     authAudience: c.AUTH_AUDIENCE,
     publicRooms: c.PUBLIC_ROOMS,
+    apiKey: c.API_KEY,
   };
 }
 

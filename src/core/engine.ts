@@ -23,6 +23,8 @@ export interface Engine {
   reader(room: string, held: Room | undefined): RoomReader | undefined | Promise<RoomReader | undefined>;
   /** The room has no members here any more and is let go from memory. */
   release(hub: RoomHub): void;
+  /** When member `id`'s ban from `room` ends, if it is banned now. */
+  bannedUntil(room: string, id: string): number | undefined | Promise<number | undefined>;
   /** Why rooms cannot work right now (their storage is unreachable), or undefined. */
   readonly problem: string | undefined;
   /** Makes every append so far durable, before the frames that announce it leave. */
@@ -37,7 +39,11 @@ export class LocalEngine implements Engine {
   constructor(private readonly storage: Storage) {}
 
   open(room: string): LocalHub {
-    return new LocalHub(this.storage.open(room));
+    return new LocalHub(this.storage.open(room), this.storage.bans);
+  }
+
+  bannedUntil(room: string, id: string): number | undefined {
+    return this.storage.bans.until(room, id, Date.now());
   }
 
   reader(room: string, held: Room | undefined): RoomReader | undefined {

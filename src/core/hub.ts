@@ -4,8 +4,8 @@
 // a LocalHub, synchronous from end to end; with several instances it lives in Redis (see
 // redis-engine.ts), where a join or a post takes a round trip and events come back from
 // the room's channel.
-import type { Member, Presence, RoomInfo, RoomMessages, ServerFrame, Typing, Welcome } from './protocol.ts';
-import type { HistoryQuery, MessageDraft, ResumeRequest, RoomStore } from './store.ts';
+import type { ChatMessage, Deleted, Member, Presence, RoomInfo, RoomMessages, ServerFrame, Typing, Welcome } from './protocol.ts';
+import type { Bans, HistoryQuery, MessageDraft, ResumeRequest, RoomStore } from './store.ts';
 
 /** Something that happened in a room, as every instance with members in it hears it. */
 export interface RoomEvent {
@@ -34,6 +34,8 @@ export class RoomFull extends Error {
 /** Where the hub's events go: the room's members on this instance. */
 export interface HubListener {
   deliver(event: RoomEvent): void;
+  /** A moderator kicked the member: each of its connections here closes (1008 kicked). */
+  expel(member: string): void;
   /**
    * What the members were told may no longer hold (the room's storage was lost, or events
    * were missed while the hub was cut off): every member must resume.
@@ -58,7 +60,17 @@ export interface RoomHub {
   rename(member: Member): void;
   typing(member: Member, active: boolean): void;
   /** Stores a message under the room's next seq; it reaches every member as an event. */
-  post(draft: MessageDraft): void | Promise<void>;
+  post(draft: MessageDraft): ChatMessage | Promise<ChatMessage>;
+  /**
+   * Deletes message `seq` from the room's history, and tells every member who did (`by`);
+   * false when no such message is retained.
+   */
+  remove(seq: number, by: Member): boolean | Promise<boolean>;
+  /**
+   * Closes every connection of member `id` on every instance; with `banMs`, refuses it in
+   * this room for that long. False when it is not a member.
+   */
+  kick(id: string, banMs: number | undefined): boolean | Promise<boolean>;
 }
 
 /** A hub inside one process, over the room's RoomStore: every event is delivered at once. */
@@ -68,7 +80,10 @@ export class LocalHub implements RoomHub {
   private order = 0;
   listener: HubListener | undefined;
 
-  constructor(readonly store: RoomStore) {}
+  constructor(
+    readonly store: RoomStore,
+    private readonly bans: Bans,
+  ) {}
 
   get name(): string {
     return this.store.room;
@@ -123,9 +138,24 @@ export class LocalHub implements RoomHub {
     this.emit(JSON.stringify(typing satisfies ServerFrame), member.id);
   }
 
-  post(draft: MessageDraft): void {
+  post(draft: MessageDraft): ChatMessage {
     const message = this.store.append(draft);
     this.emit(JSON.stringify(message satisfies ServerFrame));
+    return message;
+  }
+
+  remove(seq: number, by: Member): boolean {
+    if (!this.store.delete(seq)) return false;
+    const deleted: Deleted = { type: 'deleted', room: this.name, seq, by };
+    this.emit(JSON.stringify(deleted satisfies ServerFrame));
+    return true;
+  }
+
+  kick(id: string, banMs: number | undefined): boolean {
+    if (!this.roster.has(id)) return false;
+    if (banMs !== undefined) this.bans.add(this.name, id, Date.now() + banMs);
+    this.listener?.expel(id);
+    return true;
   }
 
   info(): RoomInfo {

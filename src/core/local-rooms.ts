@@ -2,7 +2,7 @@
 // joined through Hono's WebSocket helper of the runtime at hand.
 import type { Context } from 'hono';
 import type { WSContext, WSEvents } from 'hono/ws';
-import type { RoomBackend } from './app.ts';
+import { banned, type RoomBackend } from './app.ts';
 import { logEvent } from './log.ts';
 import { Close } from './protocol.ts';
 import type { RoomRegistry } from './registry.ts';
@@ -40,7 +40,13 @@ export function localRooms(
   return {
     info: async (name) => (await registry.find(name))?.info(),
     messages: async (name, query) => (await registry.find(name))?.messages(query),
-    connect: (c, name, join, lease) => {
+    // The room is made if need be (the backend may publish to a room nobody is in), and let
+    // go after ROOM_IDLE_TTL_MS like any other.
+    publish: async (name, draft) => registry.get(name).hub.post(draft),
+    remove: async (name, seq, by) => registry.get(name).hub.remove(seq, by),
+    connect: async (c, name, join, lease) => {
+      const bannedUntil = join.member && (await registry.bannedUntil(name, join.member.id));
+      if (bannedUntil !== undefined) return banned(bannedUntil);
       let room: Room | undefined;
       let connection: Connection;
       let cancelExpiry: (() => void) | undefined;

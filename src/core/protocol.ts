@@ -1,4 +1,4 @@
-// Wire protocol v1 (see "The protocol" in README.md). These zod schemas are the single source of
+// Wire protocol v1.1 (see "The protocol" in README.md). These zod schemas are the single source of
 // truth: the TypeScript types are inferred from them, inbound frames and query
 // parameters are validated by them, and schema/protocol.schema.json is generated from them.
 import { z } from 'zod';
@@ -29,6 +29,14 @@ const INVISIBLE = /[\s\p{Cf}\p{Default_Ignorable_Code_Point}\u2800]/gu;
 /** Whether `text` has nothing a reader could see. */
 export function isInvisible(text: string): boolean {
   return text.replace(INVISIBLE, '') === '';
+}
+
+/** Why a message's text cannot be posted (empty, invisible, over `maxText`), or undefined. */
+export function textProblem(text: string, maxText: number): string | undefined {
+  if (isInvisible(text)) return 'text is empty or invisible';
+  // UTF-16 length bounds the code point count from above, so only long texts are counted.
+  if (text.length > maxText && [...text].length > maxText) return `text is longer than ${maxText} characters`;
+  return undefined;
 }
 
 /**
@@ -94,12 +102,29 @@ export const ClientFrame = z.discriminatedUnion('type', [
   z.object({ type: z.literal('typing'), active: z.boolean() }),
   z.object({ type: z.literal('rename'), name: z.string() }),
   z.object({ type: z.literal('ping') }),
+  // Moderators only (a token with role "moderator"); refused as forbidden for everyone else.
+  z.object({ type: z.literal('delete'), seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER) }),
+  z.object({
+    type: z.literal('kick'),
+    member: z.string().min(1).max(64),
+    // Up to a year: a ban is for a troll, not a way to store identities for ever.
+    banSeconds: z.number().int().min(1).max(365 * 24 * 3600).optional(),
+  }),
 ]);
 export type ClientFrame = z.infer<typeof ClientFrame>;
 
 // ---- server → client ----
 
-export const ErrorCode = z.enum(['bad_json', 'bad_message', 'bad_text', 'bad_name', 'rate_limited', 'unavailable', 'forbidden']);
+export const ErrorCode = z.enum([
+  'bad_json',
+  'bad_message',
+  'bad_text',
+  'bad_name',
+  'rate_limited',
+  'unavailable',
+  'forbidden',
+  'not_found',
+]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
 
 export const Welcome = z.object({
@@ -107,7 +132,8 @@ export const Welcome = z.object({
   room: z.string(),
   epoch: z.string(),
   seq: z.number().int().min(0),
-  you: Member,
+  // `role` only for a moderator: nobody else's welcome changes.
+  you: Member.extend({ role: z.literal('moderator').optional() }),
   members: z.array(Member),
   history: z.array(ChatMessage),
   recovered: z.boolean().optional(),
@@ -125,6 +151,14 @@ export type Presence = z.infer<typeof Presence>;
 export const Typing = z.object({ type: z.literal('typing'), from: Member, active: z.boolean() });
 export type Typing = z.infer<typeof Typing>;
 
+export const Deleted = z.object({
+  type: z.literal('deleted'),
+  room: z.string(),
+  seq: z.number().int().min(1),
+  by: Member,
+});
+export type Deleted = z.infer<typeof Deleted>;
+
 export const ErrorFrame = z.object({
   type: z.literal('error'),
   code: ErrorCode,
@@ -141,6 +175,7 @@ export const ServerFrame = z.discriminatedUnion('type', [
   ChatMessage,
   Presence,
   Typing,
+  Deleted,
   ErrorFrame,
   Pong,
 ]);
@@ -154,6 +189,9 @@ export const HttpErrorCode = z.enum([
   'bad_since',
   'bad_limit',
   'bad_query',
+  'bad_message',
+  'bad_text',
+  'too_large',
   'bad_origin',
   'bad_upgrade',
   'no_room',
@@ -180,6 +218,14 @@ export const RoomInfo = z.object({
   epoch: z.string(),
 });
 export type RoomInfo = z.infer<typeof RoomInfo>;
+
+/** The backend's publish (POST /api/rooms/:room/messages); `from.id` is the user's `sub`. */
+export const BackendPost = z.object({
+  text: z.string(),
+  from: z.object({ id: z.string().min(1).max(256), name: DisplayName }).optional(),
+  cid: ClientId.optional(),
+});
+export type BackendPost = z.infer<typeof BackendPost>;
 
 export const RoomMessages = z.object({
   room: z.string(),

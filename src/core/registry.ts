@@ -64,6 +64,11 @@ export class RoomRegistry {
     return this.engine.reader(name, this.rooms.get(name));
   }
 
+  /** See Engine.bannedUntil. */
+  bannedUntil(name: string, id: string): number | undefined | Promise<number | undefined> {
+    return this.engine.bannedUntil(name, id);
+  }
+
   connections(): number {
     let count = 0;
     for (const room of this.rooms.values()) count += room.size;

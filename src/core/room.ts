@@ -15,7 +15,7 @@ import {
   Close,
   DisplayName,
   describeIssues,
-  isInvisible,
+  textProblem,
   type ErrorCode,
   type ErrorFrame,
   type Member,
@@ -31,10 +31,10 @@ export interface Connection {
   /** Bytes queued for this socket and not yet written to the network. */
   readonly bufferedAmount: number;
   /**
-   * Keeps the member's identity with the socket (on join and rename), for runtimes that
-   * rebuild the room from its sockets after hibernating.
+   * Keeps the member's identity and what its token settled with the socket (on join and
+   * rename), for runtimes that rebuild the room from its sockets after hibernating.
    */
-  remember?(member: Member): void;
+  remember?(member: Member, grants: Grants): void;
 }
 
 /**
@@ -93,6 +93,16 @@ export interface TokenMember {
   name?: string | undefined;
   /** When the token runs out (ms since the epoch): the connection is closed then. */
   expiresAt?: number | undefined;
+  /** Moderators may delete messages and kick members in this room. */
+  role?: Role | undefined;
+}
+
+export type Role = 'moderator';
+
+/** What a member's token settled, kept with its socket through hibernation (see restore). */
+export interface Grants {
+  fixedName?: boolean | undefined;
+  role?: Role | undefined;
 }
 
 /** Output a member may queue before it is closed as a slow consumer. */
@@ -119,6 +129,7 @@ interface MemberState {
   pending: RoomEvent[] | undefined;
   /** The name comes from the member's token and cannot be changed. */
   fixedName: boolean;
+  role: Role | undefined;
   /**
    * Welcomed from a snapshot taken in another process: events up to this order are in the
    * welcome already and may still arrive (over another connection than the snapshot's).
@@ -183,9 +194,9 @@ export class Room implements HubListener {
       id: given?.id ?? `u_${randomId(8)}`,
       name: given?.name ?? request.name ?? `guest-${randomId(4)}`,
     };
-    const state = this.attach(connection, member, request.client ?? UNKNOWN_CLIENT, this.now());
-    state.fixedName = given?.name !== undefined;
-    connection.remember?.(member);
+    const grants: Grants = { fixedName: given?.name !== undefined, role: given?.role };
+    const state = this.attach(connection, member, request.client ?? UNKNOWN_CLIENT, this.now(), grants);
+    connection.remember?.(member, grants);
     try {
       const snapshot = this.hub.join(member, request, this.config.historyLimit);
       if (!(snapshot instanceof Promise)) {
@@ -219,7 +230,7 @@ export class Room implements HubListener {
       room: this.name,
       epoch,
       seq,
-      you: state.member,
+      you: state.role ? { ...state.member, role: state.role } : state.member,
       members,
       history,
       ...(recovered !== undefined && { recovered }),
@@ -244,13 +255,13 @@ export class Room implements HubListener {
   }
 
   /** Re-attaches a member that is already connected (after hibernation), silently. */
-  restore(connection: Connection, member: Member, client: string, joinedAt = this.now()): void {
-    this.attach(connection, member, client, joinedAt);
+  restore(connection: Connection, member: Member, client: string, joinedAt: number, grants: Grants): void {
+    this.attach(connection, member, client, joinedAt, grants);
     this.hub.restore(member);
     this.fanout?.add(connection);
   }
 
-  private attach(connection: Connection, member: Member, client: string, joinedAt: number): MemberState {
+  private attach(connection: Connection, member: Member, client: string, joinedAt: number, grants: Grants): MemberState {
     const { rateBurst, ratePerSecond } = this.config;
     const limited = rateBurst > 0 && ratePerSecond > 0;
     const state: MemberState = {
@@ -261,7 +272,8 @@ export class Room implements HubListener {
       limitedInARow: 0,
       pending: undefined,
       after: undefined,
-      fixedName: false,
+      fixedName: grants.fixedName ?? false,
+      role: grants.role,
     };
     this.members.set(connection, state);
     const connections = this.connectionsOf.get(member.id);
@@ -375,6 +387,15 @@ export class Room implements HubListener {
         return this.hub.typing(state.member, frame.data.active);
       case 'rename':
         return this.rename(connection, state, frame.data.name);
+      case 'delete':
+        if (state.role !== 'moderator') return this.reject(connection, 'forbidden', 'only moderators delete messages');
+        return this.settle(connection, this.hub.remove(frame.data.seq, state.member), `message ${frame.data.seq} is not in this room's history`);
+      case 'kick': {
+        if (state.role !== 'moderator') return this.reject(connection, 'forbidden', 'only moderators kick members');
+        const { member, banSeconds } = frame.data;
+        const banMs = banSeconds === undefined ? undefined : banSeconds * 1000;
+        return this.settle(connection, this.hub.kick(member, banMs), `${member} is not a member of this room`);
+      }
       case 'ping':
         return; // answered above
     }
@@ -414,12 +435,8 @@ export class Room implements HubListener {
   }
 
   private post(connection: Connection, from: Member, text: string, cid: string | undefined) {
-    const { maxText } = this.config;
-    if (isInvisible(text)) return this.reject(connection, 'bad_text', 'text is empty or invisible', cid);
-    // UTF-16 length bounds the code point count from above, so only long texts are counted.
-    if (text.length > maxText && [...text].length > maxText) {
-      return this.reject(connection, 'bad_text', `text is longer than ${maxText} characters`, cid);
-    }
+    const problem = textProblem(text, this.config.maxText);
+    if (problem) return this.reject(connection, 'bad_text', problem, cid);
     const posted = this.hub.post({ from, text, ts: this.now(), cid });
     if (!(posted instanceof Promise)) {
       this.metrics.messagesAccepted += 1;
@@ -427,18 +444,35 @@ export class Room implements HubListener {
     }
     posted.then(
       () => (this.metrics.messagesAccepted += 1),
-      () => {
-        this.metrics.rejected('unavailable');
-        if (!this.members.has(connection)) return;
-        this.sendError(connection, {
-          type: 'error',
-          code: 'unavailable',
-          message: 'the room cannot take messages right now; try again',
-          ...(cid !== undefined && { cid }),
-          retryAfterMs: UNAVAILABLE_RETRY_MS,
-        });
-      },
+      () => this.unavailable(connection, cid),
     );
+  }
+
+  /** A moderator's delete or kick: not_found when there was nothing to do it to. */
+  private settle(connection: Connection, done: boolean | Promise<boolean>, notFound: string): void {
+    if (!(done instanceof Promise)) {
+      if (!done) this.reject(connection, 'not_found', notFound);
+      return;
+    }
+    done.then(
+      (found) => {
+        if (!found && this.members.has(connection)) this.reject(connection, 'not_found', notFound);
+      },
+      () => this.unavailable(connection),
+    );
+  }
+
+  /** The hub could not do what the member asked (its storage is unreachable). */
+  private unavailable(connection: Connection, cid?: string): void {
+    this.metrics.rejected('unavailable');
+    if (!this.members.has(connection)) return;
+    this.sendError(connection, {
+      type: 'error',
+      code: 'unavailable',
+      message: 'the room cannot do that right now; try again',
+      ...(cid !== undefined && { cid }),
+      retryAfterMs: UNAVAILABLE_RETRY_MS,
+    });
   }
 
   private rename(connection: Connection, state: MemberState, requested: string) {
@@ -452,7 +486,7 @@ export class Room implements HubListener {
     for (const own of this.connectionsOf.get(renamed.id) ?? [connection]) {
       const ownState = this.members.get(own);
       if (ownState) ownState.member = renamed;
-      own.remember?.(renamed);
+      own.remember?.(renamed, { fixedName: false, role: ownState?.role });
     }
     this.hub.rename(renamed);
   }
@@ -497,6 +531,13 @@ export class Room implements HubListener {
     }
     // Dropped after the loop so that every recipient sees frames in the same order.
     if (dropped) for (const [connection, code, reason] of dropped) this.remove(connection, code, reason);
+  }
+
+  /** HubListener: a moderator kicked the member. */
+  expel(member: string): void {
+    for (const connection of [...(this.connectionsOf.get(member) ?? [])]) {
+      this.remove(connection, Close.policyViolation, 'kicked');
+    }
   }
 
   /** Members whose welcome already told of every event up to `order` get the ones after it. */

@@ -2,7 +2,7 @@
 // alike: one database for all rooms) and a Durable Object's own database (one room each).
 // Both are synchronous, so the store answers at once, as the memory store does.
 import type { ChatMessage } from './protocol.ts';
-import { LocalStore, newEpoch, type HistoryQuery, type MessageDraft, type RoomStore, type Storage } from './store.ts';
+import { LocalStore, newEpoch, type Bans, type HistoryQuery, type MessageDraft, type RoomStore, type Storage } from './store.ts';
 
 export type SqlValue = string | number | null;
 
@@ -27,13 +27,17 @@ export const SCHEMA_VERSION = 1;
  * A room's latest seq is the larger of `rooms.seq` and its newest row in `room_messages`:
  * appending a message writes only its row, and `rooms.seq` is written where no row can
  * carry the seq (a room that keeps no messages). Whatever removes rows must first bring
- * `rooms.seq` up to date, unless it only removes rows older than the newest.
+ * `rooms.seq` up to date, unless it only removes rows older than the newest. A deleted
+ * message's row is removed; `bans` holds each ban until it ends.
  */
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   CREATE TABLE IF NOT EXISTS rooms (name TEXT PRIMARY KEY, epoch TEXT NOT NULL, seq INTEGER NOT NULL) WITHOUT ROWID;
   CREATE TABLE IF NOT EXISTS room_messages (
     room TEXT NOT NULL, seq INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (room, seq)
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS bans (
+    room TEXT NOT NULL, member TEXT NOT NULL, until INTEGER NOT NULL, PRIMARY KEY (room, member)
   ) WITHOUT ROWID;
 `;
 
@@ -47,6 +51,28 @@ export class SchemaError extends Error {
  */
 export class SqlStorage implements Storage {
   private ready = false;
+  readonly bans: Bans = {
+    add: (room, member, until) => {
+      this.prepare();
+      this.sql.transaction(() => {
+        this.sql.query(`DELETE FROM bans WHERE until <= ?`, Date.now());
+        this.sql.query(`INSERT OR REPLACE INTO bans (room, member, until) VALUES (?, ?, ?)`, room, member, until);
+      });
+    },
+    until: (room, member, now) => {
+      if (!this.ready && !this.hasTable('bans')) return undefined;
+      const [row] = this.sql.query<{ until: number }>(
+        `SELECT until FROM bans WHERE room = ? AND member = ? AND until > ?`,
+        room,
+        member,
+        now,
+      );
+      return row?.until;
+    },
+    any: (room, now) =>
+      (this.ready || this.hasTable('bans')) &&
+      this.sql.query(`SELECT 1 FROM bans WHERE room = ? AND until > ? LIMIT 1`, room, now).length > 0,
+  };
 
   constructor(
     private readonly sql: SqlDriver,
@@ -164,6 +190,15 @@ class SqlRoomStore extends LocalStore {
     });
     this.seq = seq;
     return message;
+  }
+
+  delete(seq: number): boolean {
+    if (seq <= this.seq - this.retention) return false;
+    return this.sql.transaction(() => {
+      // The newest row may be the one going: rooms.seq carries the room's seq from now on.
+      this.sql.query(`UPDATE rooms SET seq = max(seq, ?) WHERE name = ?`, this.seq, this.room);
+      return this.sql.query(`DELETE FROM room_messages WHERE room = ? AND seq = ? RETURNING seq`, this.room, seq).length > 0;
+    });
   }
 
   history({ since, before, limit }: HistoryQuery): ChatMessage[] {

@@ -38,13 +38,29 @@ export interface RoomStore {
   readonly seq: number;
   /** Stores a message under the next seq and returns it as every member will see it. */
   append(draft: MessageDraft): ChatMessage;
+  /**
+   * Removes retained message `seq` from history for good (a moderator's delete); false when
+   * there is no such message. Its seq is never given again.
+   */
+  delete(seq: number): boolean;
   history(query: HistoryQuery): ChatMessage[];
   /** The history a joining client gets: without `since` the latest `limit` messages. */
   resume(request: ResumeRequest, limit: number): Resumption;
 }
 
+/** Who is refused in which room until when: kept apart from the rooms, which may be let go. */
+export interface Bans {
+  /** Refuses `member` in `room` until `until` (ms since the epoch). */
+  add(room: string, member: string, until: number): void;
+  /** When the member's ban from the room ends, if it is banned at `now`. */
+  until(room: string, member: string, now: number): number | undefined;
+  /** Whether anyone is banned from the room at `now`. */
+  any(room: string, now: number): boolean;
+}
+
 /** Where the stores of all rooms live. */
 export interface Storage {
+  readonly bans: Bans;
   /** The store of a room that is being joined; created if the room has none yet. */
   open(room: string): RoomStore;
   /** The store of a room that has one, for readers; never creates anything. */
@@ -75,6 +91,7 @@ export abstract class LocalStore implements RoomStore {
   ) {}
 
   abstract append(draft: MessageDraft): ChatMessage;
+  abstract delete(seq: number): boolean;
   abstract history(query: HistoryQuery): ChatMessage[];
 
   resume({ since, epoch }: ResumeRequest, limit: number): Resumption {
@@ -93,11 +110,14 @@ export abstract class LocalStore implements RoomStore {
   }
 }
 
-/** Keeps the last `retention` messages in a ring; forgotten with the room. */
+/**
+ * Keeps the last `retention` messages in a ring; forgotten with the room. A deleted message
+ * leaves an empty slot, so that positions still follow from seqs.
+ */
 export class MemoryStore extends LocalStore {
   readonly epoch = newEpoch();
   seq = 0;
-  private readonly ring: ChatMessage[] = [];
+  private readonly ring: (ChatMessage | undefined)[] = [];
   private start = 0;
 
   append(draft: MessageDraft): ChatMessage {
@@ -113,24 +133,71 @@ export class MemoryStore extends LocalStore {
     return message;
   }
 
-  history({ since, before, limit }: HistoryQuery): ChatMessage[] {
-    // The ring holds seq oldest..this.seq without gaps, so positions follow from seqs.
-    const oldest = this.seq - this.ring.length + 1;
-    const from = since === undefined ? 0 : Math.max(0, since + 1 - oldest);
-    const to = before === undefined ? this.ring.length : Math.min(this.ring.length, Math.max(0, before - oldest));
-    return since === undefined ? this.slice(Math.max(from, to - limit), to) : this.slice(from, Math.min(to, from + limit));
+  delete(seq: number): boolean {
+    const position = seq - this.oldest;
+    if (position < 0 || position >= this.ring.length || !this.at(position)) return false;
+    this.ring[(this.start + position) % this.ring.length] = undefined;
+    return true;
   }
 
-  /** Messages at ring positions [from, to), oldest first. */
-  private slice(from: number, to: number): ChatMessage[] {
+  history({ since, before, limit }: HistoryQuery): ChatMessage[] {
+    const oldest = this.oldest;
+    // Ring positions [from, to) are in range; deleted slots are passed over.
+    const to = before === undefined ? this.ring.length : Math.min(this.ring.length, Math.max(0, before - oldest));
     const out: ChatMessage[] = [];
-    for (let i = from; i < to; i++) out.push(this.ring[(this.start + i) % this.ring.length]!);
-    return out;
+    if (since !== undefined) {
+      for (let i = Math.max(0, since + 1 - oldest); i < to && out.length < limit; i++) {
+        const message = this.at(i);
+        if (message) out.push(message);
+      }
+      return out;
+    }
+    for (let i = to - 1; i >= 0 && out.length < limit; i--) {
+      const message = this.at(i);
+      if (message) out.push(message);
+    }
+    return out.reverse();
+  }
+
+  /** The seq of ring position 0: the ring holds oldest..seq. */
+  private get oldest(): number {
+    return this.seq - this.ring.length + 1;
+  }
+
+  private at(position: number): ChatMessage | undefined {
+    return this.ring[(this.start + position) % this.ring.length];
   }
 }
 
+/** Bans in this process, forgotten when it ends (STORAGE=memory). */
+export class MemoryBans implements Bans {
+  private readonly ends = new Map<string, number>();
+
+  add(room: string, member: string, until: number): void {
+    // Ended bans go whenever one is added: the map holds no more than the bans in force.
+    const now = Date.now();
+    for (const [key, end] of this.ends) if (end <= now) this.ends.delete(key);
+    this.ends.set(banKey(room, member), until);
+  }
+
+  until(room: string, member: string, now: number): number | undefined {
+    const until = this.ends.get(banKey(room, member));
+    return until !== undefined && until > now ? until : undefined;
+  }
+
+  any(room: string, now: number): boolean {
+    for (const [key, end] of this.ends) if (end > now && key.startsWith(`${room} `)) return true;
+    return false;
+  }
+}
+
+/** Room names have no spaces. */
+const banKey = (room: string, member: string) => `${room} ${member}`;
+
 /** Rooms whose history lives and dies with this process (STORAGE=memory). */
 export class MemoryStorage implements Storage {
+  readonly bans = new MemoryBans();
+
   constructor(private readonly retention: number) {}
 
   open(room: string): RoomStore {

@@ -10,7 +10,7 @@ import type { Engine, RoomReader } from '../core/engine.ts';
 import { RoomFull, type HubListener, type RoomEvent, type RoomHub, type Snapshot } from '../core/hub.ts';
 import { randomId } from '../core/ids.ts';
 import { logEvent } from '../core/log.ts';
-import type { ChatMessage, Member, RoomInfo, RoomMessages, ServerFrame, Typing } from '../core/protocol.ts';
+import type { ChatMessage, Deleted, Member, RoomInfo, RoomMessages, ServerFrame, Typing } from '../core/protocol.ts';
 import type { HistoryQuery, MessageDraft, ResumeRequest } from '../core/store.ts';
 import * as scripts from './redis-scripts.ts';
 
@@ -32,6 +32,9 @@ const SCRIPTS = {
   signal: new Script(scripts.SIGNAL),
   heartbeat: new Script(scripts.HEARTBEAT),
   release: new Script(scripts.RELEASE),
+  remove: new Script(scripts.REMOVE),
+  kick: new Script(scripts.KICK),
+  banned: new Script(scripts.BANNED),
   info: new Script(scripts.INFO),
   messages: new Script(scripts.MESSAGES),
 };
@@ -120,6 +123,11 @@ export class RedisEngine implements Engine {
     // Gone between the two reads: an empty page of whatever epoch comes next.
     if (!page) return { room, epoch: '', messages: [] };
     return { room, epoch: page[0], messages: parseList(page[1]) };
+  }
+
+  async bannedUntil(room: string, id: string): Promise<number | undefined> {
+    const { keys } = roomKeys(this.config.redisPrefix, room);
+    return ((await this.run(SCRIPTS.banned, keys, [id])) as number | null) ?? undefined;
   }
 
   release(hub: RoomHub): void {
@@ -275,19 +283,20 @@ class RedisHub implements RoomHub {
    * Redis in one script and come back in one publish, so that each instance writes them to
    * its members together. They reach the members from the room's channel.
    */
-  post({ from, text, ts, cid }: MessageDraft): Promise<void> {
+  post(draft: MessageDraft): Promise<ChatMessage> {
+    const { from, text, ts, cid } = draft;
     // The message's JSON after its id; the script puts the head, seq and id before it, in
     // the key order of every other message.
     const rest = JSON.stringify({ from, text, ts, ...(cid !== undefined && { cid }) }).slice(1);
     if (!this.turn) {
-      const turn: Turn = { rests: [], settled: [] };
+      const turn: Turn = { rests: [], posts: [] };
       this.turn = turn;
       setImmediate(() => this.append(turn));
     }
     const turn = this.turn;
     return new Promise((resolve, reject) => {
       turn.rests.push(rest);
-      turn.settled.push({ resolve, reject });
+      turn.posts.push({ draft, resolve, reject });
     });
   }
 
@@ -295,9 +304,28 @@ class RedisHub implements RoomHub {
     this.turn = undefined;
     const args = [String(this.config.historyRetention), this.channel, this.messageHead, ...turn.rests];
     this.engine.run(SCRIPTS.append, this.keys, args).then(
-      () => turn.settled.forEach(({ resolve }) => resolve()),
-      (error: unknown) => turn.settled.forEach(({ reject }) => reject(error)),
+      (answer) => {
+        const [epoch, last] = answer as [string, number];
+        const first = last - turn.posts.length + 1;
+        turn.posts.forEach(({ draft: { from, text, ts, cid }, resolve }, i) => {
+          const seq = first + i;
+          const id = `m_${epoch}_${seq}`;
+          resolve({ type: 'message', room: this.name, seq, id, from, text, ts, ...(cid !== undefined && { cid }) });
+        });
+      },
+      (error: unknown) => turn.posts.forEach(({ reject }) => reject(error)),
     );
+  }
+
+  async remove(seq: number, by: Member): Promise<boolean> {
+    const deleted: Deleted = { type: 'deleted', room: this.name, seq, by };
+    const args = [this.channel, String(seq), JSON.stringify(deleted satisfies ServerFrame)];
+    return (await this.engine.run(SCRIPTS.remove, this.keys, args)) === 1;
+  }
+
+  async kick(id: string, banMs: number | undefined): Promise<boolean> {
+    const args = [this.channel, id, banMs === undefined ? '' : String(banMs)];
+    return (await this.engine.run(SCRIPTS.kick, this.keys, args)) === 1;
   }
 
   /**
@@ -339,14 +367,15 @@ class RedisHub implements RoomHub {
       // those still being welcomed are welcomed into the new epoch.
       if (this.epoch !== undefined && event.epoch !== this.epoch) this.lost();
       this.epoch = event.epoch;
-      this.listener?.deliver(event);
+      if (event.frame === '' && event.about !== undefined) this.listener?.expel(event.about);
+      else this.listener?.deliver(event);
     }
   }
 }
 
 interface Turn {
   rests: string[];
-  settled: { resolve: () => void; reject: (error: unknown) => void }[];
+  posts: { draft: MessageDraft; resolve: (message: ChatMessage) => void; reject: (error: unknown) => void }[];
 }
 
 /** "<epoch>|<order>|<about>|<frame>" as the scripts publish it. */
@@ -371,7 +400,7 @@ function parseList(messages: string[]): ChatMessage[] {
 /** A room's keys in script order (see redis-scripts.ts) and its channel. */
 function roomKeys(prefix: string, room: string): { keys: string[]; channel: string } {
   const tag = `${prefix}{${room}}`;
-  const keys = ['meta', 'log', 'members', 'alive', 'conns', 'counts'].map((key) => `${tag}:${key}`);
+  const keys = ['meta', 'log', 'members', 'alive', 'conns', 'counts', 'bans'].map((key) => `${tag}:${key}`);
   return { keys, channel: `${tag}:events` };
 }
 

@@ -1,13 +1,16 @@
 // The Lua scripts of the Redis engine. Each runs atomically in Redis, so whatever one
 // script does to a room (a seq, a member, an event) is seen by every instance in the same
-// order. Every script takes the room's six keys, in this order:
+// order. Every script takes the room's seven keys, in this order:
 //
 //   KEYS[1] meta    hash: epoch, seq (the last message's), order (the last event's)
-//   KEYS[2] log     list: the retained messages, as JSON, oldest first
+//   KEYS[2] log     list: the retained messages, as JSON, oldest first; a deleted one
+//                   leaves an empty string in its place, so that positions follow from seqs
 //   KEYS[3] members hash: member id -> member JSON
 //   KEYS[4] alive   sorted set: instance -> when it stops counting as alive (ms)
 //   KEYS[5] conns   hash: "<member id>|<instance>" -> the member's connections there
 //   KEYS[6] counts  hash: member id -> its connections on all instances
+//   KEYS[7] bans    hash: member id -> when its ban from the room ends (ms); kept when the
+//                   room's other keys go, and expires with the last ban
 //
 // A member with a token may have several connections (tabs), on several instances: it
 // joins with its first and leaves with its last, and an instance that dies takes only its
@@ -15,11 +18,12 @@
 //
 // Keys and channel share the hash tag {room}, so that a Redis Cluster could keep a room on
 // one shard. Events go out with SPUBLISH as "<epoch>|<order>|<member it is about>|<frame JSON>",
-// several in one publish separated by newlines (JSON text has none of its own).
+// several in one publish separated by newlines (JSON text has none of its own). A kick is
+// an event with an empty frame: the member it is about is closed on every instance.
 
 /** What every script starts with. */
 const PRELUDE = `#!lua
-local meta, log, members, alive, conns, counts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local meta, log, members, alive, conns, counts, bans = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 
 local function now()
   local time = redis.call('TIME')
@@ -92,22 +96,36 @@ local function reap(channel, epoch)
 end
 
 -- Retained messages, oldest first, at most 'limit': the first after 'since', the last
--- before 'before', or the latest ('' for either means not given). Seqs in the log have no
--- gaps, so positions follow from seqs.
+-- before 'before', or the latest ('' for either means not given). Deleted messages are
+-- passed over, and the next ones read in their place.
 local function slice(since, before, limit)
   local seq = tonumber(redis.call('HGET', meta, 'seq') or '0')
   local oldest = seq - redis.call('LLEN', log) + 1
-  local first, last
+  local last = seq
+  if before ~= '' then last = math.min(seq, tonumber(before) - 1) end
+  local found = {}
   if since ~= '' then
-    first = math.max(tonumber(since) + 1, oldest)
-    last = math.min(seq, first + limit - 1)
-  else
-    last = seq
-    if before ~= '' then last = math.min(seq, tonumber(before) - 1) end
-    first = math.max(oldest, last - limit + 1)
+    local first = math.max(tonumber(since) + 1, oldest)
+    while first <= last and #found < limit do
+      local upto = math.min(last, first + limit - #found - 1)
+      for _, message in ipairs(redis.call('LRANGE', log, first - oldest, upto - oldest)) do
+        if message ~= '' then found[#found + 1] = message end
+      end
+      first = upto + 1
+    end
+    return found
   end
-  if limit == 0 or last < first then return {} end
-  return redis.call('LRANGE', log, first - oldest, last - oldest)
+  while last >= oldest and #found < limit do
+    local from = math.max(oldest, last - (limit - #found) + 1)
+    local chunk = redis.call('LRANGE', log, from - oldest, last - oldest)
+    for i = #chunk, 1, -1 do
+      if chunk[i] ~= '' then found[#found + 1] = chunk[i] end
+    end
+    last = from - 1
+  end
+  local ordered = {}
+  for i = #found, 1, -1 do ordered[#ordered + 1] = found[i] end
+  return ordered
 end
 
 local function roster()
@@ -234,6 +252,51 @@ return {epoch or '', known and 1 or 0}
 /** This instance holds no members of the room any more. ARGV: instance. */
 export const RELEASE = `${PRELUDE}
 redis.call('ZREM', alive, ARGV[1])
+`;
+
+/**
+ * Deletes a retained message and tells the room. ARGV: channel, seq, the deleted frame's
+ * JSON. Returns 1, or 0 when there is no such message.
+ */
+export const REMOVE = `${PRELUDE}
+local epoch = epochOf(false)
+if not epoch then return 0 end
+local target = tonumber(ARGV[2])
+local seq = tonumber(redis.call('HGET', meta, 'seq'))
+local oldest = seq - redis.call('LLEN', log) + 1
+if target < oldest or target > seq or redis.call('LINDEX', log, target - oldest) == '' then return 0 end
+redis.call('LSET', log, target - oldest, '')
+emit(ARGV[1], epoch, '', ARGV[3])
+return 1
+`;
+
+/**
+ * Closes a member's connections on every instance, and bans it when asked. ARGV: channel,
+ * member id, ban in ms ('' for none). Returns 1, or 0 when it is not a member.
+ */
+export const KICK = `${PRELUDE}
+local epoch = epochOf(false)
+if not epoch or redis.call('HEXISTS', members, ARGV[2]) == 0 then return 0 end
+if ARGV[3] ~= '' then
+  local at = now()
+  redis.call('HSET', bans, ARGV[2], at + tonumber(ARGV[3]))
+  local latest = 0
+  local all = redis.call('HGETALL', bans)
+  for i = 1, #all, 2 do
+    local ends = tonumber(all[i + 1])
+    if ends <= at then redis.call('HDEL', bans, all[i]) else latest = math.max(latest, ends) end
+  end
+  redis.call('PEXPIREAT', bans, latest)
+end
+emit(ARGV[1], epoch, ARGV[2], '')
+return 1
+`;
+
+/** When a member's ban ends (ms), or nothing when it is not banned. ARGV: member id. */
+export const BANNED = `${PRELUDE}
+local ends = tonumber(redis.call('HGET', bans, ARGV[1]) or '0')
+if ends <= now() then return nil end
+return ends
 `;
 
 /**

@@ -16,10 +16,11 @@ import { ClientBuckets } from '../../core/rate-limit.ts';
 import { Close, type Member } from '../../core/protocol.ts';
 import { LocalEngine } from '../../core/engine.ts';
 import { LocalHub } from '../../core/hub.ts';
-import { Room, type Connection, type JoinRequest } from '../../core/room.ts';
+import { banned } from '../../core/app.ts';
+import { Room, type Connection, type Grants, type JoinRequest } from '../../core/room.ts';
 import { SqlStorage, type SqlDriver, type SqlValue } from '../../core/sql-store.ts';
 import { roomDirectory, type RoomDirectoryClient } from './directory.ts';
-import type { HistoryQuery } from '../../core/store.ts';
+import type { HistoryQuery, MessageDraft } from '../../core/store.ts';
 
 // Globals of workerd.
 declare const WebSocketPair: typeof WebSocketPairType;
@@ -43,7 +44,9 @@ export interface RoomNamespace {
 export type RoomCall =
   | { op: 'info' }
   | { op: 'messages'; query: HistoryQuery }
-  | { op: 'connect'; join: JoinRequest };
+  | { op: 'connect'; join: JoinRequest }
+  | { op: 'publish'; draft: MessageDraft }
+  | { op: 'remove'; seq: number; by: Member };
 
 // The call travels in the URL so that a WebSocket upgrade can carry it too; the host is
 // never resolved (a stub's fetch goes to the object whatever the URL says).
@@ -60,6 +63,8 @@ interface Attachment {
   client?: string;
   /** When the member's token runs out (ms since the epoch), if it came with one that does. */
   expiresAt?: number;
+  /** What the member's token settled (a fixed name, a role); set with `member`. */
+  grants?: Grants;
 }
 
 export class RoomObject {
@@ -95,8 +100,8 @@ export class RoomObject {
     if (sockets.length === 0) return;
     sockets.sort((a, b) => a.joinedAt - b.joinedAt);
     const room = this.openRoom();
-    for (const { ws, member, joinedAt, client } of sockets) {
-      if (member) room.restore(this.connectionOf(ws), member, client ?? member.id, joinedAt);
+    for (const { ws, member, joinedAt, client, grants } of sockets) {
+      if (member) room.restore(this.connectionOf(ws), member, client ?? member.id, joinedAt, grants ?? {});
     }
     logEvent('room_restored', { room: this.name, members: sockets.length });
   }
@@ -112,6 +117,14 @@ export class RoomObject {
         return Response.json((await reader()?.messages(call.query)) ?? null);
       case 'connect':
         return this.connect(call.join);
+      case 'publish':
+        await this.listed();
+        return Response.json(this.openRoom().hub.post(call.draft));
+      case 'remove': {
+        // A room never joined has no messages to remove, and gets no storage to find that out.
+        const removed = this.room !== undefined || (await reader()) !== undefined;
+        return Response.json(removed && this.openRoom().hub.remove(call.seq, call.by));
+      }
     }
   }
 
@@ -148,7 +161,7 @@ export class RoomObject {
 
   private openRoom(): Room {
     if (this.room) return this.room;
-    const hub = new LocalHub(this.storage.open(this.name));
+    const hub = new LocalHub(this.storage.open(this.name), this.storage.bans);
     this.room = new Room({
       name: this.name,
       config: this.config,
@@ -167,7 +180,8 @@ export class RoomObject {
    * storage is deleted, and the object is again as if the room had never been joined.
    */
   private release(room: Room, hub: LocalHub): void {
-    if (hub.exists || room !== this.room) return;
+    // Bans still in force are kept, and with them the storage.
+    if (hub.exists || room !== this.room || this.storage.bans.any(this.name, Date.now())) return;
     this.room = undefined;
     // Tables included; the next join starts from nothing.
     this.list(async () => {
@@ -194,11 +208,15 @@ export class RoomObject {
     return new SqlStorage(objectSql(this.ctx.storage), this.config.historyRetention, this.name);
   }
 
+  /** Listed before anything is stored, so that readers find the room from then on. */
+  private async listed(): Promise<void> {
+    if (!this.room) await this.list(() => this.directory.add(this.name));
+  }
+
   private async connect(join: JoinRequest): Promise<Response> {
-    if (!this.room) {
-      // Listed before anything is stored, so that readers find the room from the welcome on.
-      await this.list(() => this.directory.add(this.name));
-    }
+    const bannedUntil = join.member && this.storage.bans.until(this.name, join.member.id, Date.now());
+    if (bannedUntil !== undefined) return banned(bannedUntil);
+    await this.listed();
     const room = this.openRoom();
     const { 0: client, 1: server } = new WebSocketPair();
     // acceptWebSocket, not accept(): the object may hibernate while the socket stays open.
@@ -251,9 +269,10 @@ export class RoomObject {
         // Room's slow-consumer check cannot fire here; see the README.
         bufferedAmount: 0,
         // Called on join and on rename; the attachment survives hibernation with the socket.
-        remember: (member) => {
+        remember: (member, grants) => {
           const attachment = ws.deserializeAttachment() as Attachment | null;
-          ws.serializeAttachment({ ...attachment, member, joinedAt: attachment?.joinedAt ?? Date.now() } satisfies Attachment);
+          const joinedAt = attachment?.joinedAt ?? Date.now();
+          ws.serializeAttachment({ ...attachment, member, grants, joinedAt } satisfies Attachment);
         },
       };
       this.connections.set(ws, connection);

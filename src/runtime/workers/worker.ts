@@ -24,6 +24,8 @@ function durableRooms(env: Env): RoomBackend {
     messages: (room, query) => read(room, { op: 'messages', query }),
     // The upgrade request itself goes on to the object, which accepts the socket.
     connect: (c, room, join) => call(room, { op: 'connect', join }, c.req.raw),
+    publish: async (room, draft) => (await call(room, { op: 'publish', draft })).json(),
+    remove: async (room, seq, by) => (await directory.has(room)) && (await (await call(room, { op: 'remove', seq, by })).json()),
   };
 }
 
