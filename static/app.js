@@ -18,6 +18,8 @@ const SCROLL_SLACK_PX = 40; // "at the bottom" tolerance, so sub-pixel offsets s
 const OLDER_PAGE_SIZE = 50;
 const GAP_TEXT = 'Some messages may be missing here';
 const OLDER_FAILED_TEXT = 'Could not load older messages. Press "Load older messages" to try again.';
+const BAN_SECONDS = 600; // "Ban" keeps a kicked member out this long
+const KICKED_TEXT = 'A moderator removed you from this room.';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -32,6 +34,7 @@ const ui = {
   close: $('close'),
   messages: $('messages'),
   members: $('members'),
+  membersHeading: $('members-heading'),
   memberCount: $('member-count'),
   typing: $('typing'),
   notice: $('notice'),
@@ -46,6 +49,13 @@ const state = {
   token: null,
   /** Our name before a rename the server may still refuse. */
   nameBefore: null,
+  /**
+   * The last request the server may refuse as forbidden or not_found (rename, delete,
+   * kick), so an error without a cid can be told as what it refuses.
+   */
+  lastAsk: null,
+  /** The room a moderator removed us from: a refusal there is likely a ban. */
+  kickedFrom: null,
   /** Set when the user pressed Close (or a 1008/1009 close): no automatic reconnect. */
   stopped: false,
   attempt: 0,
@@ -147,6 +157,8 @@ function setStatus(text, phase) {
   document.body.dataset.state = phase;
   ui.open.disabled = phase === 'connecting' || phase === 'connected';
   ui.close.disabled = phase === 'closed';
+  // Moderation acts on the live room only; disabled also says so next to a stale list.
+  for (const button of document.querySelectorAll('.moderate')) button.disabled = phase !== 'connected';
 }
 
 function showNotice(text, clearAfterMs) {
@@ -226,6 +238,12 @@ function handleClose(event, opened) {
   clearTypers();
   if (state.stopped) {
     setStatus('closed', 'closed');
+  } else if (event.code === 1008 && event.reason === 'kicked') {
+    // 1008: not retried, or a ban would only be met by a reconnect loop.
+    state.stopped = true;
+    state.kickedFrom = state.room;
+    setStatus('closed', 'closed');
+    showNotice(KICKED_TEXT);
   } else if (event.code === 1008 && event.reason === 'token_expired') {
     state.stopped = true;
     setStatus('closed', 'closed');
@@ -250,18 +268,26 @@ function handleClose(event, opened) {
  */
 async function explainRefusal() {
   let refusal = null;
+  let answered = false;
   try {
     const response = await fetch(`/api/rooms/${state.room}`, { headers: authHeaders() });
+    answered = true;
     if (response.status === 401 || response.status === 403) refusal = { status: response.status, ...(await response.json()).error };
   } catch {
     // the server is away: retry below
   }
+  // The room answers a banned member (bans are checked on the WebSocket only): after a
+  // kick, a socket refused by a server that is up is most likely a ban, not retried.
+  if (!refusal && answered && state.kickedFrom === state.room) refusal = { status: 403, code: 'banned' };
   if (!refusal) return scheduleReconnect();
   state.stopped = true;
   setStatus('closed', 'closed');
   const hasToken = Boolean(savedToken());
   if (refusal.status === 403) {
-    showNotice(refusal.code === 'banned' ? 'You are banned from this room.' : 'This room is private, and your account may not enter it.');
+    const banned = state.kickedFrom === state.room
+      ? `${KICKED_TEXT} You cannot rejoin it yet: you may be banned for a while.`
+      : 'You are banned from this room.';
+    showNotice(refusal.code === 'banned' ? banned : 'This room is private, and your account may not enter it.');
   } else if (hasToken && /expired/.test(refusal.message ?? '')) {
     showNotice('Your session has expired. Sign in again in the app that sent you here.');
   } else {
@@ -313,12 +339,14 @@ function handleFrame(data, resuming) {
     case 'message': return onMessage(frame);
     case 'presence': return onPresence(frame);
     case 'typing': return onTyping(frame);
+    case 'deleted': return onDeleted(frame);
     case 'error': return onError(frame);
   }
 }
 
 function onWelcome(welcome, resuming) {
   state.attempt = 0;
+  state.kickedFrom = null;
   state.me = welcome.you;
   state.ownIds.add(welcome.you.id);
   // A resume the server could not fill is a fresh start, but what the reader already saw
@@ -326,6 +354,8 @@ function onWelcome(welcome, resuming) {
   if (resuming && welcome.recovered !== true) appendGapDivider();
   state.epoch = welcome.epoch;
   state.lastSeq = welcome.seq;
+  // The role or the epoch may have changed: Delete only where it would delete that message.
+  syncDeleteButtons();
   // Seqs of the same epoch already shown are skipped; after an epoch change none match.
   welcome.history.forEach(appendMessage);
   renderOlder(); // a new epoch cannot page further back into the old one shown above
@@ -364,6 +394,21 @@ function onTyping({ from, active }) {
   renderTyping();
 }
 
+/** A moderator (or the backend) deleted a message: it leaves every member's timeline. */
+function onDeleted({ seq, by }) {
+  const item = shownItem(seq);
+  if (!item) return; // not shown here (older than the page went back, say)
+  // A quiet note keeps the conversation around it making sense. The key stays in
+  // state.shown, so a copy that was already on its way (an older page) stays out.
+  const note = document.createElement('li');
+  note.className = 'deleted';
+  note.tabIndex = -1; // focus goes here when it was on the Delete button that went away
+  note.append('Message deleted by ', isolated(by?.name ?? 'a moderator'));
+  const hadFocus = item.contains(document.activeElement);
+  item.replaceWith(note);
+  if (hadFocus) note.focus();
+}
+
 function onError(error) {
   const text = error.cid ? state.pending.get(error.cid) : undefined;
   if (text !== undefined) {
@@ -380,8 +425,14 @@ function onError(error) {
       return showNotice(`Message not sent: ${error.message}`);
     case 'bad_name':
       return showNotice(`Name not changed: ${error.message}`);
+    case 'not_found':
+      // Someone else got there first: the message is gone, or the member left.
+      return showNotice(state.lastAsk?.kind === 'kick'
+        ? 'That member is no longer in this room.'
+        : 'That message is no longer in the history; it may already have been deleted.');
     case 'forbidden':
-      // The only thing this page may be refused is a rename: the sign-in fixes the name.
+      if (state.lastAsk && state.lastAsk.kind !== 'rename') return showNotice(`Not allowed: ${error.message}`);
+      // A refused rename: the sign-in fixes the name.
       if (state.nameBefore) {
         state.me = { ...state.me, name: state.nameBefore };
         state.members.set(state.me.id, state.nameBefore);
@@ -447,6 +498,7 @@ function messageItem(message, epoch) {
   const item = document.createElement('li');
   item.className = 'message';
   item.dataset.seq = String(message.seq);
+  item.dataset.epoch = epoch; // a seq names a message only within its epoch
   if (state.ownIds.has(message.from.id)) item.classList.add('own');
 
   const meta = document.createElement('div');
@@ -465,7 +517,15 @@ function messageItem(message, epoch) {
   text.textContent = message.text;
 
   item.append(meta, text);
+  if (mayDelete(item)) meta.append(deleteButton(item));
   return item;
+}
+
+/** The item shown for message `seq` of the current epoch, if any. */
+function shownItem(seq) {
+  if (!Number.isSafeInteger(seq)) return null;
+  const items = ui.messages.querySelectorAll(`.message[data-seq="${seq}"]`);
+  return [...items].find((item) => item.dataset.epoch === state.epoch) ?? null;
 }
 
 /** Adds a message of the current epoch at the bottom. */
@@ -485,7 +545,7 @@ function appendMessage(message) {
 /** Marks a possible gap below what is shown; with nothing shown there is nothing to mark. */
 function appendGapDivider() {
   const last = ui.messages.lastElementChild;
-  if (!last?.classList.contains('message')) return; // empty, or already marked
+  if (!last?.matches('.message, .deleted')) return; // empty, or already marked
   const divider = document.createElement('li');
   divider.className = 'gap';
   divider.textContent = GAP_TEXT;
@@ -591,21 +651,108 @@ function sendMessage(text) {
   return true;
 }
 
+// ---------- moderation ----------
+
+function isModerator() {
+  return state.me?.role === 'moderator';
+}
+
+/** A seq is only ever deleted in the current epoch: older ones name other messages now. */
+function mayDelete(item) {
+  return isModerator() && item.dataset.epoch === state.epoch;
+}
+
+/** A name inside plain text (confirm dialogs): isolated, so it cannot reorder the question. */
+function quoted(name) {
+  return `\u2068${name}\u2069`;
+}
+
+/** A small button for a moderator action; usable only while connected. */
+function moderateButton(label, accessibleName, onClick) {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'moderate';
+  button.textContent = label;
+  // The visible word starts the accessible name (WCAG 2.5.3), which says to whom.
+  button.setAttribute('aria-label', accessibleName);
+  button.disabled = document.body.dataset.state !== 'connected';
+  button.addEventListener('click', onClick);
+  return button;
+}
+
+function deleteButton(item) {
+  const author = item.querySelector('.author')?.textContent ?? '';
+  const seq = Number(item.dataset.seq);
+  return moderateButton('Delete', `Delete message from ${author}`, () => {
+    if (!confirm(`Delete this message from ${quoted(author)} for everyone in the room?`)) return;
+    ask({ type: 'delete', seq }, { kind: 'delete' });
+  });
+}
+
+/** Adds or removes Delete on every message shown, after the role or the epoch changed. */
+function syncDeleteButtons() {
+  for (const item of ui.messages.querySelectorAll('.message')) {
+    const button = item.querySelector('.moderate');
+    if (mayDelete(item) && !button) item.querySelector('.meta').append(deleteButton(item));
+    else if (!mayDelete(item)) button?.remove();
+  }
+}
+
+/** Kick, and Kick with a ban, for a member other than us. */
+function kickButtons(id, name) {
+  const kick = moderateButton('Kick', `Kick ${name}`, () => {
+    if (!confirm(`Remove ${quoted(name)} from this room? They can rejoin straight away.`)) return;
+    ask({ type: 'kick', member: id }, { kind: 'kick' });
+  });
+  const minutes = BAN_SECONDS / 60;
+  const ban = moderateButton('Ban', `Ban ${name} for ${minutes} minutes`, () => {
+    if (!confirm(`Remove ${quoted(name)} from this room and keep them out for ${minutes} minutes?`)) return;
+    ask({ type: 'kick', member: id, banSeconds: BAN_SECONDS }, { kind: 'kick' });
+  });
+  kick.dataset.action = 'kick';
+  ban.dataset.action = 'ban';
+  const actions = document.createElement('span');
+  actions.className = 'member-actions';
+  actions.append(kick, ban);
+  return actions;
+}
+
+/** Sends a request the server may refuse without a cid, remembering what it was. */
+function ask(frame, what) {
+  if (!send(frame)) return showNotice('Not connected. Press Open to reconnect, then try again.');
+  state.lastAsk = what;
+  clearNotice();
+}
+
 // ---------- members and typing ----------
 
 function renderMembers(count) {
+  // A re-render must not drop keyboard focus from a Kick or Ban button.
+  const focused = ui.members.contains(document.activeElement) ? document.activeElement : null;
   const items = [...state.members].map(([id, name]) => {
     const item = document.createElement('li');
+    item.dataset.id = id;
     item.append(isolated(name));
     if (id === state.me?.id) {
       item.classList.add('me');
       item.append(' (you)');
+    } else if (isModerator()) {
+      item.append(kickButtons(id, name));
     }
     return item;
   });
   ui.members.replaceChildren(...items);
   state.memberCount = count;
   ui.memberCount.textContent = String(count);
+  if (focused) restoreMemberFocus(focused);
+}
+
+/** Focus back on the same button, or on the list's heading when that member has left. */
+function restoreMemberFocus(focused) {
+  const id = focused.closest('li')?.dataset.id;
+  const same = [...ui.members.querySelectorAll('li')].find((item) => item.dataset.id === id);
+  const button = same?.querySelector(`[data-action="${focused.dataset.action}"]`);
+  (button ?? ui.membersHeading).focus();
 }
 
 /** A user-supplied string as text in a <bdi>: shown as it is, reordering nothing outside. */
@@ -698,6 +845,7 @@ function changeName(event) {
   saveName(name);
   clearNotice();
   if (state.me && send({ type: 'rename', name })) {
+    state.lastAsk = { kind: 'rename' };
     // The server tells only the others; update our own view directly (and keep the old
     // name, should the server refuse).
     state.nameBefore = state.me.name;

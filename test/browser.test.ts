@@ -54,21 +54,30 @@ async function dataDir(): Promise<string> {
   return dir;
 }
 
+interface ChatOptions {
+  /** Accept the page's dialogs (confirmations), recording their text here, instead of dismissing them. */
+  confirmed?: string[];
+  /** Runs before the page loads (a fake clock, say). */
+  beforeLoad?: (page: Page) => Promise<void>;
+}
+
 /**
  * Opens the chat in a fresh browser context (own localStorage), optionally with a saved name,
  * on the file's server unless another base URL is given.
  */
-async function openChat(room: string, savedName?: string, baseUrl = server!.baseUrl): Promise<Page> {
+async function openChat(room: string, savedName?: string, baseUrl = server!.baseUrl, options: ChatOptions = {}): Promise<Page> {
   const context = await browser!.newContext({ viewport: { width: 1000, height: 700 } });
   if (savedName) {
     await context.addInitScript((name) => localStorage.setItem('edgechat:name', name), savedName);
   }
   const page = await context.newPage();
   page.setDefaultTimeout(10_000);
+  const { confirmed } = options;
   page.on('dialog', (dialog) => {
-    dialogs.push(dialog.message());
-    void dialog.dismiss();
+    (confirmed ?? dialogs).push(dialog.message());
+    void (confirmed ? dialog.accept() : dialog.dismiss());
   });
+  await options.beforeLoad?.(page);
   page.on('pageerror', (error) => pageErrors.push(error.message));
   page.on('console', (message) => {
     if (message.text().includes('Content Security Policy')) cspViolations.push(message.text());
@@ -498,4 +507,91 @@ test('a page opened with a token chats as its member; without one, or once it ex
   } finally {
     await guarded.stop();
   }
+});
+
+test('a moderator deletes a message and kicks a member; the member is told and stays out', { timeout: 90_000 }, async () => {
+  const secret = 'moderation test secret';
+  const guarded = await startServer({ env: { STORAGE: 'memory', AUTH_SECRET: secret } });
+  try {
+    const room = uniqueRoom('moderated');
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    const modToken = await sign({ sub: 'mia', name: 'Mia', rooms: [room], role: 'moderator', exp }, secret, 'HS256');
+    const bobToken = await sign({ sub: 'bob', name: 'Bob', rooms: [room], exp }, secret, 'HS256');
+    const confirmed: string[] = [];
+    const mod = await openChat(`${room}#token=${modToken}`, undefined, guarded.baseUrl, { confirmed });
+    // Bob's clock is fake, so the test can run his page's timers on: a reconnect would be one.
+    const bob = await openChat(`${room}#token=${bobToken}`, undefined, guarded.baseUrl, {
+      beforeLoad: (page) => page.clock.install(),
+    });
+    await waitForStatus(mod, 'connected');
+    await waitForStatus(bob, 'connected');
+    await waitForText(mod, '#members', 'Bob');
+    await waitForText(bob, '#members', 'Mia');
+
+    await sendMessage(bob, 'please delete me');
+    await sendMessage(bob, 'this one stays');
+    await waitForText(mod, '#messages', 'this one stays');
+    await waitForText(bob, '#messages', 'this one stays');
+
+    // Bob is no moderator: no tools anywhere on his page.
+    const tools = { name: /^(Delete|Kick|Ban)\b/ };
+    expect(await bob.getByRole('button', tools).count()).toBe(0);
+    expect(await bob.locator('.moderate').count()).toBe(0);
+    // Mia has Delete on each message and Kick and Ban on Bob, but not on herself.
+    expect(await mod.getByRole('button', { name: 'Delete message from Bob' }).count()).toBe(2);
+    await mod.getByRole('button', { name: 'Kick Bob' }).waitFor({ state: 'visible' });
+    await mod.getByRole('button', { name: 'Ban Bob for 10 minutes' }).waitFor({ state: 'visible' });
+    expect(await mod.getByRole('button', { name: /Mia/ }).count()).toBe(0);
+    await mkdir('test-results', { recursive: true });
+    await mod.screenshot({ path: 'test-results/moderator.png' });
+
+    // Delete, from the keyboard: confirmed, gone from both pages, a quiet note in its place.
+    const doomed = mod.locator('#messages .message', { hasText: 'please delete me' });
+    await doomed.getByRole('button', { name: 'Delete message from Bob' }).focus();
+    await mod.keyboard.press('Enter');
+    await bob.waitForFunction(() => !document.getElementById('messages')?.textContent?.includes('please delete me'));
+    await mod.waitForFunction(() => !document.getElementById('messages')?.textContent?.includes('please delete me'));
+    expect(confirmed).toEqual(['Delete this message from \u2068Bob\u2069 for everyone in the room?']);
+    for (const page of [bob, mod]) {
+      expect(await timeline(page)).toEqual(['this one stays']);
+      expect(await page.textContent('#messages .deleted')).toBe('Message deleted by Mia');
+    }
+    // The focused button went with its message: focus waits on the note, not lost.
+    expect(await mod.evaluate(() => document.activeElement?.className)).toBe('deleted');
+
+    // Kick: Bob is told why, and his page does not come back by itself.
+    await mod.getByRole('button', { name: 'Kick Bob' }).click();
+    await waitForText(bob, '#notice', 'A moderator removed you from this room.');
+    await waitForStatus(bob, 'closed');
+    await waitForText(mod, '#member-count', '1');
+    expect(await mod.textContent('#members')).not.toContain('Bob');
+    // A minute of Bob's time passes: any reconnect would have started (status "connecting").
+    await bob.clock.fastForward('01:00');
+    expect(await bob.textContent('#status')).toBe('closed');
+    expect(await bob.textContent('#notice')).toBe('A moderator removed you from this room.');
+    expect(await mod.textContent('#member-count')).toBe('1');
+
+    // Without a ban he may come back when he chooses to; with one, he is told so.
+    await bob.getByRole('button', { name: 'Open' }).click();
+    await waitForStatus(bob, 'connected');
+    expect(await bob.textContent('#notice')).toBe('');
+    await waitForText(mod, '#members', 'Bob');
+    await mod.getByRole('button', { name: 'Ban Bob for 10 minutes' }).click();
+    await waitForText(bob, '#notice', 'A moderator removed you from this room.');
+    await waitForStatus(bob, 'closed');
+    await bob.getByRole('button', { name: 'Open' }).click();
+    await waitForText(bob, '#notice', 'you may be banned for a while');
+    await waitForStatus(bob, 'closed');
+    await bob.clock.fastForward('01:00');
+    expect(await bob.textContent('#status')).toBe('closed');
+    expect(confirmed.slice(1)).toEqual([
+      'Remove \u2068Bob\u2069 from this room? They can rejoin straight away.',
+      'Remove \u2068Bob\u2069 from this room and keep them out for 10 minutes?',
+    ]);
+    await bob.screenshot({ path: 'test-results/kicked.png' });
+    await closePages(mod, bob);
+  } finally {
+    await guarded.stop();
+  }
+  expectCleanPages();
 });
