@@ -22,6 +22,7 @@ const ENV = {
   CLIENT_RATE_PER_SEC: '0',
   HTTP_RATE_PER_SEC: '0',
   MAX_CONNECTIONS_PER_CLIENT: '100000',
+  API_KEY: 'cluster backend key, long enough',
 };
 const RUNTIMES: RuntimeName[] = ['node', 'deno', 'bun'];
 let AUTH_TOKEN = '';
@@ -129,6 +130,36 @@ describe('a cluster of Node, Deno and Bun on one Redis', { timeout: 90_000 }, ()
     expect(watcher.seen('presence')).toHaveLength(1);
     await second.close();
     expect(await watcher.next('presence')).toMatchObject({ event: 'leave', member: first.welcome.you, count: 1 });
+  });
+
+  it('moderates across instances: a delete and a kick reach every instance, and a ban holds on all of them', async () => {
+    const room = uniqueRoom();
+    const mint = (claims: object) => sign({ exp: Math.floor(Date.now() / 1000) + 600, ...claims }, AUTH_SECRET, 'HS256');
+    const mod = await join(instances[0]!, room, `token=${await mint({ sub: 'mia', name: 'Mia', role: 'moderator' })}`);
+    const troll = await mint({ sub: 'troll', name: 'Troll' });
+    const tabs = [await join(instances[1]!, room, `token=${troll}`), await join(instances[2]!, room, `token=${troll}`)];
+    tabs[0]!.send({ type: 'message', text: 'spam', cid: 'spam' });
+    const spam = await mod.next('message');
+    // The backend publishes through yet another instance.
+    const published = await fetch(`${instances[2]!.baseUrl}/api/rooms/${room}/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ENV.API_KEY}` },
+      body: JSON.stringify({ text: 'posted by the backend' }),
+    });
+    expect(published.status).toBe(201);
+    expect((await mod.next('message')).text).toBe('posted by the backend');
+    mod.send({ type: 'delete', seq: spam.seq });
+    for (const client of [mod, ...tabs]) expect(await client.next('deleted')).toMatchObject({ seq: spam.seq, by: { name: 'Mia' } });
+    const page = await (await fetch(`${instances[1]!.baseUrl}/api/rooms/${room}/messages`)).json();
+    expect(page.messages.map((message: Frame) => message.text)).toEqual(['posted by the backend']);
+    mod.send({ type: 'kick', member: tabs[0]!.welcome.you.id, banSeconds: 60 });
+    for (const tab of tabs) expect(await tab.closed).toEqual({ code: 1008, reason: 'kicked' });
+    const left = await mod.next((frame) => frame.type === 'presence' && frame.event === 'leave');
+    expect(left).toMatchObject({ member: { name: 'Troll' }, count: 1 });
+    for (const instance of instances) {
+      const refused = await TestClient.refused(instance.wsUrl(`/ws/${room}?token=${troll}`));
+      expect(refused).toMatchObject({ status: 403, body: { error: { code: 'banned' } } });
+    }
   });
 
   it('has no gap and no duplicate for members joining and resuming while messages flow', async () => {

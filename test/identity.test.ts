@@ -120,6 +120,13 @@ for (const runtime of RUNTIMES) describe(`identity on ${runtime}`, { timeout: 60
     expect(await sam.closed).toEqual({ code: 1008, reason: 'token_expired' });
   });
 
+  it('has no backend routes without API_KEY', async () => {
+    const post = await fetch(`${server.baseUrl}/api/rooms/team/messages`, { method: 'POST', body: '{"text":"hi"}' });
+    expect(post.status).toBe(404);
+    expect((await post.json()).error.code).toBe('not_found');
+    expect((await fetch(`${server.baseUrl}/api/rooms/team/messages/1`, { method: 'DELETE' })).status).toBe(404);
+  });
+
   it('admits a token from npm run token', async () => {
     const script = spawnSync('npm', ['run', '-s', 'token', '--', '--sub', 'cli', '--name', 'Cli', '--rooms', 'team'], {
       env: { ...process.env, AUTH_SECRET: SECRET },
@@ -135,6 +142,188 @@ for (const runtime of RUNTIMES) describe(`identity on ${runtime}`, { timeout: 60
   it('never writes a token to its log', () => {
     expect(issued.length).toBeGreaterThan(5);
     for (const minted of issued) expect(server.output()).not.toContain(minted.split('.')[2]);
+  });
+});
+
+const API_KEY = 'the backend key, long enough to guess never';
+
+for (const runtime of RUNTIMES) describe(`moderation and the backend API on ${runtime}`, { timeout: 60_000 }, () => {
+  let server: RunningServer;
+  const minted: string[] = [];
+  const mint = async (claims: Record<string, unknown>) => {
+    const signed = await token(claims);
+    minted.push(signed);
+    return signed;
+  };
+  const join = async (room: string, claims: Record<string, unknown>) =>
+    TestClient.join(server.wsUrl(`/ws/${room}?token=${await mint(claims)}`));
+  const backend = (path: string, init: RequestInit = {}, key = API_KEY) =>
+    fetch(`${server.baseUrl}${path}`, { ...init, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...init.headers } });
+
+  beforeAll(async () => {
+    server = await startServer({
+      runtime,
+      env: { STORAGE: 'sqlite', AUTH_SECRET: SECRET, API_KEY, PUBLIC_ROOMS: 'lobby', RATE_LIMIT_PER_SEC: '0' },
+    });
+  });
+  afterAll(() => server?.stop());
+
+  it('gives moderators their role in the welcome, only in their rooms, and refuses the others as forbidden', async () => {
+    const mod = await join('mod-role', { sub: 'mia', name: 'Mia', role: 'moderator', rooms: ['mod-*'] });
+    expect(mod.welcome.you).toEqual({ id: expect.any(String), name: 'Mia', role: 'moderator' });
+    expect(mod.welcome.members).toEqual([{ id: mod.welcome.you.id, name: 'Mia' }]);
+    // A public room outside the token's rooms: a member there, but no moderator.
+    const elsewhere = await join('lobby', { sub: 'mia', name: 'Mia', role: 'moderator', rooms: ['mod-*'] });
+    expect(elsewhere.welcome.you).not.toHaveProperty('role');
+    const ann = await join('mod-role', { sub: 'ann', name: 'Ann' });
+    expect(ann.welcome.you).not.toHaveProperty('role');
+    ann.send({ type: 'message', text: 'hello', cid: 'h' });
+    const { seq } = await ann.next('message');
+    ann.send({ type: 'delete', seq });
+    expect(await ann.next('error')).toMatchObject({ code: 'forbidden' });
+    ann.send({ type: 'kick', member: mod.welcome.you.id });
+    expect(await ann.next('error')).toMatchObject({ code: 'forbidden' });
+    elsewhere.send({ type: 'kick', member: ann.welcome.you.id });
+    expect(await elsewhere.next('error')).toMatchObject({ code: 'forbidden' });
+    await Promise.all([mod.close(), elsewhere.close(), ann.close()]);
+  });
+
+  it('deletes a message for everyone: a deleted frame, and gone from history, resume and the API', async () => {
+    const room = `mod-delete-${runtime}`;
+    const mod = await join(room, { sub: 'mia', name: 'Mia', role: 'moderator' });
+    const ann = await join(room, { sub: 'ann', name: 'Ann' });
+    for (const text of ['keep', 'spam', 'also kept']) ann.send({ type: 'message', text });
+    const [, spam] = [await ann.next('message'), await ann.next('message'), await ann.next('message')];
+    const { epoch } = ann.welcome;
+    mod.send({ type: 'delete', seq: spam!.seq });
+    const expected = { type: 'deleted', room, seq: spam!.seq, by: { id: mod.welcome.you.id, name: 'Mia' } };
+    expect(await ann.next('deleted')).toEqual(expected);
+    expect(await mod.next('deleted')).toEqual(expected);
+    const texts = (messages: { text: string }[]) => messages.map((message) => message.text);
+    const page = await (await fetch(`${server.baseUrl}/api/rooms/${room}/messages`, { headers: { authorization: `Bearer ${await mint({ sub: 'reader' })}` } })).json();
+    expect(texts(page.messages)).toEqual(['keep', 'also kept']);
+    const later = await join(room, { sub: 'bob' });
+    expect(texts(later.welcome.history)).toEqual(['keep', 'also kept']);
+    const resumed = await TestClient.join(server.wsUrl(`/ws/${room}?since=${spam!.seq - 1}&epoch=${epoch}&token=${await mint({ sub: 'ann', name: 'Ann' })}`));
+    expect(resumed.welcome).toMatchObject({ recovered: true });
+    expect(texts(resumed.welcome.history)).toEqual(['also kept']);
+    mod.send({ type: 'delete', seq: spam!.seq });
+    expect(await mod.next('error')).toMatchObject({ code: 'not_found' });
+    mod.send({ type: 'delete', seq: 999 });
+    expect(await mod.next('error')).toMatchObject({ code: 'not_found' });
+    await Promise.all([mod.close(), ann.close(), later.close(), resumed.close()]);
+  });
+
+  it('kicks every connection of a member with 1008 kicked; with banSeconds it stays out of that room only', async () => {
+    const room = `mod-kick-${runtime}`;
+    const mod = await join(room, { sub: 'mia', name: 'Mia', role: 'moderator' });
+    const troll = { sub: 'troll', name: 'Troll' };
+    const tabs = [await join(room, troll), await join(room, troll)];
+    await mod.next((frame) => frame.type === 'presence' && frame.event === 'join');
+    const trollId = tabs[0]!.welcome.you.id;
+    mod.send({ type: 'kick', member: trollId });
+    for (const tab of tabs) expect(await tab.closed).toEqual({ code: 1008, reason: 'kicked' });
+    expect(await mod.next('presence')).toMatchObject({ event: 'leave', member: { id: trollId }, count: 1 });
+    // Without a ban the member may come back.
+    const back = await join(room, troll);
+    await mod.next((frame) => frame.type === 'presence' && frame.event === 'join');
+    mod.send({ type: 'kick', member: trollId, banSeconds: 600 });
+    expect(await back.closed).toEqual({ code: 1008, reason: 'kicked' });
+    const refused = await TestClient.refused(server.wsUrl(`/ws/${room}?token=${await mint(troll)}`));
+    expect(refused).toMatchObject({ status: 403, body: { error: { code: 'banned', message: expect.stringMatching(/until/) } } });
+    const otherRoom = await join(`${room}-2`, troll);
+    await otherRoom.close();
+    mod.send({ type: 'kick', member: trollId });
+    expect(await mod.next('error')).toMatchObject({ code: 'not_found' });
+    await mod.close();
+  });
+
+  it('publishes for the backend with the API key, as the service or on behalf of a user', async () => {
+    const room = `backend-${runtime}`;
+    const ann = await join(room, { sub: 'ann@example.com', name: 'Ann' });
+    const post = (body: unknown, key?: string) => backend(`/api/rooms/${room}/messages`, { method: 'POST', body: JSON.stringify(body) }, key);
+    const asService = await post({ text: 'maintenance at noon', cid: 'notice-1' });
+    expect(asService.status).toBe(201);
+    const stored = await asService.json();
+    expect(stored).toMatchObject({ type: 'message', room, text: 'maintenance at noon', cid: 'notice-1', from: { id: 'service', name: 'service' } });
+    expect(await ann.next('message')).toEqual(stored);
+    const onBehalf = await (await post({ text: 'sent from the mobile app', from: { id: 'ann@example.com', name: 'Ann' } })).json();
+    expect(onBehalf.from).toEqual(ann.welcome.you);
+    expect(onBehalf.seq).toBe(stored.seq + 1);
+    expect(await ann.next('message')).toEqual(onBehalf);
+    expect((await post({ text: 'no' }, 'a wrong key, long enough')).status).toBe(401);
+    expect((await fetch(`${server.baseUrl}/api/rooms/${room}/messages`, { method: 'POST', body: '{"text":"x"}' })).status).toBe(401);
+    expect(await (await post({ text: '   ' })).json()).toMatchObject({ error: { code: 'bad_text' } });
+    expect((await backend(`/api/rooms/${room}/messages`, { method: 'POST', body: '{"text":' })).status).toBe(400);
+    expect((await post({ text: 'x', from: { id: 'ann' } })).status).toBe(400);
+    expect((await backend(`/api/rooms/${room}/messages`, { method: 'POST', body: JSON.stringify({ text: 'x'.repeat(40_000) }) })).status).toBe(413);
+
+    const removed = await backend(`/api/rooms/${room}/messages/${stored.seq}`, { method: 'DELETE' });
+    expect(removed.status).toBe(204);
+    expect(await ann.next('deleted')).toEqual({ type: 'deleted', room, seq: stored.seq, by: { id: 'service', name: 'service' } });
+    expect((await backend(`/api/rooms/${room}/messages/${stored.seq}`, { method: 'DELETE' })).status).toBe(404);
+    expect((await backend(`/api/rooms/nowhere-${runtime}/messages/1`, { method: 'DELETE' })).status).toBe(404);
+    expect((await backend(`/api/rooms/${room}/messages/${stored.seq}`, { method: 'DELETE' }, 'a wrong key, long enough')).status).toBe(401);
+    await ann.close();
+  });
+
+  it('publishes to a room nobody is in, and a member who joins later finds it', async () => {
+    const room = `backend-empty-${runtime}`;
+    const response = await backend(`/api/rooms/${room}/messages`, { method: 'POST', body: JSON.stringify({ text: 'welcome, first visitor' }) });
+    expect(response.status).toBe(201);
+    const visitor = await join(room, { sub: 'visitor' });
+    expect(visitor.welcome.history.map((message: { text: string }) => message.text)).toEqual(['welcome, first visitor']);
+    await visitor.close();
+  });
+
+  it('writes neither tokens nor the API key to its log', () => {
+    for (const signed of minted) expect(server.output()).not.toContain(signed.split('.')[2]);
+    expect(server.output()).not.toContain(API_KEY);
+  });
+});
+
+/** The runtimes that count open sockets (a Worker's are spread over its rooms' objects). */
+const COUNTING: RuntimeName[] = ['node', 'deno', 'bun'];
+
+for (const runtime of COUNTING) describe(`per-client limits by identity on ${runtime}`, { timeout: 60_000 }, () => {
+  it('keys the connection cap and the message budget on sub, wherever the client connects from', async () => {
+    const server = await startServer({
+      runtime,
+      env: {
+        STORAGE: 'memory',
+        AUTH_SECRET: SECRET,
+        PUBLIC_ROOMS: '*',
+        MAX_CONNECTIONS_PER_CLIENT: '2',
+        CLIENT_RATE_BURST: '3',
+        CLIENT_RATE_PER_SEC: '1',
+      },
+    });
+    try {
+      const url = async (sub?: string) => server.wsUrl(`/ws/limits${sub ? `?token=${await token({ sub })}` : ''}`);
+      const ann = [
+        await TestClient.join(await url('ann'), { localAddress: '127.0.0.2' }),
+        await TestClient.join(await url('ann'), { localAddress: '127.0.0.3' }),
+      ];
+      const third = await TestClient.refused(await url('ann'), { localAddress: '127.0.0.4' });
+      expect(third).toMatchObject({ status: 429, body: { error: { code: 'too_many_connections' } } });
+      // Another identity, and a guest, from an address Ann uses are clients of their own.
+      const bob = await TestClient.join(await url('bob'), { localAddress: '127.0.0.2' });
+      const guest = await TestClient.join(await url(), { localAddress: '127.0.0.2' });
+      // Ann's two connections share one budget of 3 (refilled at one a second); Bob's is his own.
+      const say = (client: TestClient, cid: string) => {
+        client.send({ type: 'message', text: cid, cid });
+        return client.next((frame) => frame.cid === cid);
+      };
+      for (const [i, connection] of [ann[0], ann[1], ann[0]].entries()) expect(await say(connection!, `a${i}`)).toMatchObject({ type: 'message' });
+      expect(await say(ann[1]!, 'a3')).toMatchObject({ type: 'error', code: 'rate_limited' });
+      for (let i = 0; i < 3; i++) bob.send({ type: 'message', text: `bob ${i}`, cid: `b${i}` });
+      await bob.roundTrip();
+      expect(bob.seen('error')).toEqual([]);
+      expect(bob.seen((frame) => frame.type === 'message' && frame.text.startsWith('bob'))).toHaveLength(3);
+      await Promise.all([...ann, bob, guest].map((client) => client.close()));
+    } finally {
+      await server.stop();
+    }
   });
 });
 
