@@ -117,11 +117,8 @@ const CID = Buffer.from('"cid":"');
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const KEY = 'ZWRnZWNoYXQtYmVuY2gtMQ==';
 
-const enum Kind {
-  Message,
-  Welcome,
-  Other,
-}
+const Kind = { Message: 0, Welcome: 1, Other: 2 } as const;
+type Kind = (typeof Kind)[keyof typeof Kind];
 
 class Run {
   readonly job: Job;

@@ -118,7 +118,7 @@ describe('Deno', () => {
 });
 
 const starts: [string, string[]][] = [
-  ['Node', [process.execPath, 'dist/runtime/node/server.js']],
+  ['Node', [process.execPath, 'src/runtime/node/server.ts']],
   ['Deno', npmScript('start:deno')],
   ['Bun', npmScript('start:bun')],
 ];

@@ -32,12 +32,13 @@ export interface Identity {
 /** A request refused for its token: 401 bad_token, or 403 forbidden. */
 export class TokenRefused extends Error {
   override name = 'TokenRefused';
-  constructor(
-    readonly status: 401 | 403,
-    readonly code: 'bad_token' | 'forbidden',
-    message: string,
-  ) {
+  readonly status: 401 | 403;
+  readonly code: 'bad_token' | 'forbidden';
+
+  constructor(status: 401 | 403, code: 'bad_token' | 'forbidden', message: string) {
     super(message);
+    this.status = status;
+    this.code = code;
   }
 }
 
@@ -63,7 +64,11 @@ export class Authenticator {
   private jwks: HonoJsonWebKey[] | undefined;
   private lastRefetch = -Infinity;
 
-  constructor(private readonly config: AuthConfig) {}
+  private readonly config: AuthConfig;
+
+  constructor(config: AuthConfig) {
+    this.config = config;
+  }
 
   /** Whether tokens are asked for at all (a key is configured). */
   get enabled(): boolean {

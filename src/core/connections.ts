@@ -15,10 +15,13 @@ export class ConnectionCounter {
   private readonly perClient = new Map<string, number>();
   private total = 0;
 
-  constructor(
-    private readonly maxPerClient: number,
-    private readonly maxTotal: number,
-  ) {}
+  private readonly maxPerClient: number;
+  private readonly maxTotal: number;
+
+  constructor(maxPerClient: number, maxTotal: number) {
+    this.maxPerClient = maxPerClient;
+    this.maxTotal = maxTotal;
+  }
 
   /** A place for one more connection of `client`, or why there is none. */
   admit(client: string): Lease | 'too_many_connections' | 'server_full' {

@@ -36,7 +36,11 @@ export interface Engine {
 export class LocalEngine implements Engine {
   readonly problem = undefined;
 
-  constructor(private readonly storage: Storage) {}
+  private readonly storage: Storage;
+
+  constructor(storage: Storage) {
+    this.storage = storage;
+  }
 
   open(room: string): LocalHub {
     return new LocalHub(this.storage.open(room), this.storage.bans);

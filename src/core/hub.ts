@@ -80,10 +80,13 @@ export class LocalHub implements RoomHub {
   private order = 0;
   listener: HubListener | undefined;
 
-  constructor(
-    readonly store: RoomStore,
-    private readonly bans: Bans,
-  ) {}
+  readonly store: RoomStore;
+  private readonly bans: Bans;
+
+  constructor(store: RoomStore, bans: Bans) {
+    this.store = store;
+    this.bans = bans;
+  }
 
   get name(): string {
     return this.store.room;

@@ -7,11 +7,12 @@ export class TokenBucket {
   private tokens: number;
   private updatedAt: number;
 
-  constructor(
-    private readonly burst: number,
-    private readonly perSecond: number,
-    now: number,
-  ) {
+  private readonly burst: number;
+  private readonly perSecond: number;
+
+  constructor(burst: number, perSecond: number, now: number) {
+    this.burst = burst;
+    this.perSecond = perSecond;
     this.tokens = burst;
     this.updatedAt = now;
   }
@@ -44,7 +45,11 @@ export class ClientBuckets {
   private readonly buckets = new Map<string, TokenBucket>();
   private sweepAt = SWEEP_SIZE;
 
-  constructor(private readonly rate: NonNullable<Rate>) {}
+  private readonly rate: NonNullable<Rate>;
+
+  constructor(rate: NonNullable<Rate>) {
+    this.rate = rate;
+  }
 
   get size(): number {
     return this.buckets.size;

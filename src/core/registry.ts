@@ -10,6 +10,14 @@ import { Metrics } from './metrics.ts';
 import type { Engine, RoomReader } from './engine.ts';
 import { Room, type Fanout, type RoomOptions } from './room.ts';
 
+/** How a runtime hands frames to its sockets. */
+export interface Transport {
+  /** See RoomOptions.encode. */
+  encode?: RoomOptions['encode'];
+  /** Makes each room's fan-out (see Fanout), given the room's name. */
+  fanout?: (room: string) => Fanout;
+}
+
 export class RoomRegistry {
   readonly metrics = new Metrics();
   private readonly rooms = new Map<string, Room>();
@@ -17,16 +25,14 @@ export class RoomRegistry {
   /** One message budget per client across all rooms of the process. */
   private readonly clientBudgets: ClientBuckets | undefined;
 
-  constructor(
-    private readonly config: Config,
-    private readonly engine: Engine,
-    private readonly transport: {
-      /** See RoomOptions.encode. */
-      encode?: RoomOptions['encode'];
-      /** Makes each room's fan-out (see Fanout), given the room's name. */
-      fanout?: (room: string) => Fanout;
-    } = {},
-  ) {
+  private readonly config: Config;
+  private readonly engine: Engine;
+  private readonly transport: Transport;
+
+  constructor(config: Config, engine: Engine, transport: Transport = {}) {
+    this.config = config;
+    this.engine = engine;
+    this.transport = transport;
     this.clientBudgets = config.clientRate && new ClientBuckets(config.clientRate);
   }
 

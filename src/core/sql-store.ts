@@ -74,15 +74,19 @@ export class SqlStorage implements Storage {
       this.sql.query(`SELECT 1 FROM bans WHERE room = ? AND until > ? LIMIT 1`, room, now).length > 0,
   };
 
-  constructor(
-    private readonly sql: SqlDriver,
-    private readonly retention: number,
-    /**
-     * The room whose history an edgechat before schema version 1 kept in this database
-     * (a Durable Object's tables `meta` with epoch and seq, and `messages`).
-     */
-    private readonly legacyRoom?: string,
-  ) {}
+  private readonly sql: SqlDriver;
+  private readonly retention: number;
+  /**
+   * The room whose history an edgechat before schema version 1 kept in this database
+   * (a Durable Object's tables `meta` with epoch and seq, and `messages`).
+   */
+  private readonly legacyRoom?: string;
+
+  constructor(sql: SqlDriver, retention: number, legacyRoom?: string) {
+    this.sql = sql;
+    this.retention = retention;
+    this.legacyRoom = legacyRoom;
+  }
 
   open(room: string): RoomStore {
     this.prepare();
@@ -164,14 +168,15 @@ const PRUNE_EVERY = 64;
 
 /** One room's rows. This process is the room's only writer, so seq is kept in memory too. */
 class SqlRoomStore extends LocalStore {
-  constructor(
-    private readonly sql: SqlDriver,
-    room: string,
-    readonly epoch: string,
-    public seq: number,
-    retention: number,
-  ) {
+  private readonly sql: SqlDriver;
+  readonly epoch: string;
+  seq: number;
+
+  constructor(sql: SqlDriver, room: string, epoch: string, seq: number, retention: number) {
     super(room, retention);
+    this.sql = sql;
+    this.epoch = epoch;
+    this.seq = seq;
   }
 
   append(draft: MessageDraft): ChatMessage {

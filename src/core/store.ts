@@ -84,11 +84,14 @@ export abstract class LocalStore implements RoomStore {
   abstract readonly epoch: string;
   abstract readonly seq: number;
 
-  constructor(
-    readonly room: string,
-    /** Messages kept (HISTORY_RETENTION); older ones are deleted as new ones arrive. */
-    protected readonly retention: number,
-  ) {}
+  readonly room: string;
+  /** Messages kept (HISTORY_RETENTION); older ones are deleted as new ones arrive. */
+  protected readonly retention: number;
+
+  constructor(room: string, retention: number) {
+    this.room = room;
+    this.retention = retention;
+  }
 
   abstract append(draft: MessageDraft): ChatMessage;
   abstract delete(seq: number): boolean;
@@ -198,7 +201,11 @@ const banKey = (room: string, member: string) => `${room} ${member}`;
 export class MemoryStorage implements Storage {
   readonly bans = new MemoryBans();
 
-  constructor(private readonly retention: number) {}
+  private readonly retention: number;
+
+  constructor(retention: number) {
+    this.retention = retention;
+  }
 
   open(room: string): RoomStore {
     return new MemoryStore(room, this.retention);

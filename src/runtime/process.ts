@@ -1,7 +1,7 @@
 // What the runtimes with a process share (Node, and Deno and Bun through node:process):
 // start-up (configuration, storage), process metrics, protocol pings and shutdown. Not in
 // the core, which also runs on Workers, where none of these exist.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
@@ -33,13 +33,17 @@ export function startUp(sqlite: SqliteOptions = {}): { config: Config; engine: E
   try {
     config = readConfig(process.env);
     const connections = new ConnectionCounter(config.maxConnectionsPerClient, config.maxConnections);
-    const engine = config.storage === 'redis' ? new RedisEngine(config) : new LocalEngine(openStorage(config, sqlite));
-    return { config, engine, connections };
+    return { config, engine: openEngine(config, sqlite), connections };
   } catch (error) {
     const problem = error instanceof ConfigError ? error.message : `cannot open storage in DATA_DIR=${config?.dataDir}: ${String(error)}`;
     console.error(`edgechat: ${problem}`);
     process.exit(1);
   }
+}
+
+/** The engine STORAGE names: Redis, or rooms in this process over SQLite or memory. */
+export function openEngine(config: Config, sqlite: SqliteOptions = {}): Engine {
+  return config.storage === 'redis' ? new RedisEngine(config) : new LocalEngine(openStorage(config, sqlite));
 }
 
 function openStorage(config: Config, sqlite: SqliteOptions): Storage {
@@ -71,11 +75,20 @@ export function createProcessApp(parts: ProcessAppParts) {
     config,
     rooms: localRooms(registry, upgrade, toConnection),
     metrics: () => registry.renderMetrics(processMetrics()),
-    assets: serveStatic({ root: fileURLToPath(new URL('../../static', import.meta.url)) }),
+    assets: serveStatic({ root: staticRoot() }),
     connInfo,
     connections,
     problem: () => registry.problem,
   });
+}
+
+/**
+ * The chat page's directory: `static/` at the top of the project, which this file sees
+ * two levels up in the repository (src/runtime/) and three in the package (dist/src/runtime/).
+ */
+export function staticRoot(): string {
+  const candidates = ['../../static', '../../../static'].map((path) => fileURLToPath(new URL(path, import.meta.url)));
+  return candidates.find((root) => existsSync(join(root, 'index.html'))) ?? candidates[0]!;
 }
 
 /** Memory and CPU of this process, appended to /metrics. */

@@ -19,7 +19,10 @@ type Client = ReturnType<typeof createClient>;
 /** A Lua script, run by its SHA1 once Redis has it. */
 class Script {
   readonly sha: string;
-  constructor(readonly source: string) {
+  readonly source: string;
+
+  constructor(source: string) {
+    this.source = source;
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 }
@@ -63,7 +66,10 @@ export class RedisEngine implements Engine {
   /** The scripts loaded into Redis on each (re)connection; see run(). */
   private scriptsLoaded: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly config: Config) {
+  private readonly config: Config;
+
+  constructor(config: Config) {
+    this.config = config;
     // Commands fail at once while Redis is unreachable (the client is told `unavailable`)
     // rather than wait in a queue for a Redis that may not come back soon.
     this.client = createClient({
@@ -222,11 +228,14 @@ class RedisHub implements RoomHub {
   /** The messages posted in this event-loop turn, appended together after it. */
   private turn: Turn | undefined;
 
-  constructor(
-    private readonly engine: RedisEngine,
-    readonly name: string,
-    private readonly config: Config,
-  ) {
+  private readonly engine: RedisEngine;
+  readonly name: string;
+  private readonly config: Config;
+
+  constructor(engine: RedisEngine, name: string, config: Config) {
+    this.engine = engine;
+    this.name = name;
+    this.config = config;
     ({ keys: this.keys, channel: this.channel } = roomKeys(config.redisPrefix, name));
     this.messageHead = `{"type":"message","room":${JSON.stringify(name)},"seq":`;
   }

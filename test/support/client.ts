@@ -24,7 +24,10 @@ export class TestClient {
   private readonly consumed = new Set<Frame>();
   private readonly waiters = new Set<() => void>();
 
-  private constructor(readonly socket: WebSocket) {
+  readonly socket: WebSocket;
+
+  private constructor(socket: WebSocket) {
+    this.socket = socket;
     this.closed = new Promise((resolve) =>
       socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
     );

@@ -29,7 +29,8 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 
 /** The command line that starts each runtime, given PORT, HOST, DATA_DIR and the test's variables. */
 const commands: Record<RuntimeName, (env: Record<string, string>) => string[]> = {
-  node: () => [process.execPath, 'dist/runtime/node/server.js'],
+  // What `npm start` runs: Node strips the types itself.
+  node: () => [process.execPath, 'src/runtime/node/server.ts'],
   deno: () => npmScript('start:deno'),
   bun: () => npmScript('start:bun'),
   // wrangler dev on workerd, offline (no telemetry, update check or Request.cf download), the
@@ -45,12 +46,11 @@ const commands: Record<RuntimeName, (env: Record<string, string>) => string[]> =
 
 /**
  * A package.json script's command line, run by sh as npm would run it (so that `${VAR}`
- * in it is expanded) but with `exec`, so the runtime itself gets the signals: npm would not
- * pass SIGTERM on.
+ * in it is expanded); each start script `exec`s its runtime, which so gets the signals.
  */
 export function npmScript(name: string): string[] {
   const { scripts } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-  return ['/bin/sh', '-c', `PATH="${join(root, 'node_modules/.bin')}:$PATH" exec ${scripts[name]}`];
+  return ['/bin/sh', '-c', `PATH="${join(root, 'node_modules/.bin')}:$PATH" ${scripts[name]}`];
 }
 
 /**

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // Node entry.
 import { serveOnNodeHttp } from './serve.ts';
 

@@ -49,10 +49,13 @@ function uncorkAll(): void {
  * writes synchronously too, the order of everything on the wire is the order of the calls.
  */
 export class NodeConnection implements Connection {
-  constructor(
-    private readonly ws: WebSocket,
-    private readonly socket: Socket,
-  ) {}
+  private readonly ws: WebSocket;
+  private readonly socket: Socket;
+
+  constructor(ws: WebSocket, socket: Socket) {
+    this.ws = ws;
+    this.socket = socket;
+  }
 
   send(frame: string | Uint8Array): void {
     // Once the close handshake has begun, no data frame may follow.

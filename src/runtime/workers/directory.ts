@@ -8,7 +8,10 @@ import type { RoomNamespace } from './room-object.ts';
 type DirectoryOp = 'has' | 'add' | 'remove';
 
 export class RoomDirectory {
-  constructor(private readonly ctx: DurableObjectState) {
+  private readonly ctx: DurableObjectState;
+
+  constructor(ctx: DurableObjectState) {
+    this.ctx = ctx;
     ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS rooms (name TEXT PRIMARY KEY) WITHOUT ROWID`);
   }
 

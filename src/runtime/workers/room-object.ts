@@ -80,10 +80,10 @@ export class RoomObject {
   private readonly clientBudgets: ClientBuckets | undefined;
 
   // Runs on first use and again each time the object wakes from hibernation or eviction.
-  constructor(
-    private readonly ctx: DurableObjectState,
-    env: Env,
-  ) {
+  private readonly ctx: DurableObjectState;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    this.ctx = ctx;
     // The Worker addresses the object with idFromName(normalised room name).
     this.name = ctx.id.name!;
     // readConfig picks its own names among the bindings.
