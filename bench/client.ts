@@ -151,9 +151,7 @@ class Run {
 
   path(room: number, member: number): string {
     const name = `m${member}`;
-    return this.socketio
-      ? `/socket.io/?EIO=4&transport=websocket&room=r${room}&name=${name}`
-      : `/ws/r${room}?name=${name}`;
+    return this.socketio ? `/socket.io/?EIO=4&transport=websocket&room=r${room}&name=${name}` : `/ws/r${room}?name=${name}`;
   }
 
   /** The text of a client message frame. */
@@ -312,7 +310,8 @@ class Conn {
         this.control(opcode, buf, s, e);
       } else {
         // A fragmented frame: collected (copied) and handled when its last part arrives.
-        (this.fragments ??= []).push(Buffer.from(buf.subarray(s, e)));
+        this.fragments ??= [];
+        this.fragments.push(Buffer.from(buf.subarray(s, e)));
         if ((b0 & 0x80) !== 0) {
           const whole = Buffer.concat(this.fragments);
           this.fragments = null;
@@ -351,9 +350,12 @@ class Conn {
       return;
     }
     if (run.socketio) {
-      if (e - s === 1 && buf[s] === 0x32) this.sendText('3'); // engine.io ping → pong
-      else if (buf[s] === 0x30) this.sendText('40'); // engine.io open → connect to namespace "/"
-      else if (buf[s] === 0x34 && buf[s + 1] === 0x30) return; // connected; the welcome event follows
+      if (e - s === 1 && buf[s] === 0x32)
+        this.sendText('3'); // engine.io ping → pong
+      else if (buf[s] === 0x30)
+        this.sendText('40'); // engine.io open → connect to namespace "/"
+      else if (buf[s] === 0x34 && buf[s + 1] === 0x30)
+        return; // connected; the welcome event follows
       else this.otherFrame(buf, s, e);
       return;
     }
@@ -480,10 +482,7 @@ async function connectAll(run: Run): Promise<void> {
   const timeoutMs = run.job.connectTimeoutMs ?? 120_000;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`connecting ${run.connections.length} members took over ${timeoutMs} ms`)),
-      timeoutMs,
-    );
+    timer = setTimeout(() => reject(new Error(`connecting ${run.connections.length} members took over ${timeoutMs} ms`)), timeoutMs);
   });
   try {
     await Promise.race([Promise.all(Array.from({ length: concurrency }, worker)), timeout]);
@@ -548,10 +547,7 @@ export async function runJob(job: Job): Promise<Result> {
         ...emptyResult(run, connectMs, fillMs),
         rssBeforeKiB: rssBefore,
         rssAfterKiB: rssAfter,
-        kibPerConnection:
-          rssBefore !== undefined && rssAfter !== undefined
-            ? (rssAfter - rssBefore) / run.connections.length
-            : undefined,
+        kibPerConnection: rssBefore !== undefined && rssAfter !== undefined ? (rssAfter - rssBefore) / run.connections.length : undefined,
       };
     }
 
@@ -652,10 +648,7 @@ function emptyResult(run: Run, connectMs: number, fillMs: number): Result {
 async function verify(run: Run): Promise<Verification> {
   const { rooms, members } = run.job;
   const problems: string[] = [];
-  const settled = () =>
-    run.connections.every(
-      (conn) => conn.inflight === 0 && conn.seqs.length >= run.roomAcks[conn.room]!.size,
-    );
+  const settled = () => run.connections.every((conn) => conn.inflight === 0 && conn.seqs.length >= run.roomAcks[conn.room]!.size);
   const drainMs = run.job.drainTimeoutMs ?? 10_000;
   const deadline = performance.now() + drainMs;
   while (!settled() && performance.now() < deadline) await sleep(20);

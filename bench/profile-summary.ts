@@ -31,7 +31,10 @@ function origin(url: string, name: string): string {
 }
 
 function short(url: string): string {
-  return url.replace(/^file:\/\//, '').replace(/^.*node_modules\//, '').replace(/^.*\/(dist|src)\//, '$1/');
+  return url
+    .replace(/^file:\/\//, '')
+    .replace(/^.*node_modules\//, '')
+    .replace(/^.*\/(dist|src)\//, '$1/');
 }
 
 export interface Summary {

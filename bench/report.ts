@@ -104,7 +104,8 @@ const COST_COLUMNS = [
 ];
 
 const labelOf = (row: Row) => (row.suspect ? `${row.label} †` : row.label);
-const SUSPECT_NOTE = '† other processes kept a large share of a core busy during this window (see *other CPU*); its ratios are less reliable.';
+const SUSPECT_NOTE =
+  '† other processes kept a large share of a core busy during this window (see *other CPU*); its ratios are less reliable.';
 
 const failedCells = (row: Row, width: number) => [row.label, `failed: ${row.error ?? '?'}`, ...Array(width - 2).fill('')];
 
@@ -167,8 +168,7 @@ function idleCells(idle: IdleRow[], row: IdleRow): string[] {
 
 function textTable(header: string[], body: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] ?? '').length)));
-  const line = (row: string[]) =>
-    row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  const line = (row: string[]) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
 
@@ -191,9 +191,15 @@ export function stdoutTables(report: Report): string {
     const rows = report.rows.filter((row) => row.shape.name === shape.name);
     parts.push(
       `${shape.name}: ${describeShape(shape)}`,
-      textTable(COLUMNS, rows.map((row) => cells(report.rows, row))),
+      textTable(
+        COLUMNS,
+        rows.map((row) => cells(report.rows, row)),
+      ),
       '',
-      textTable(COST_COLUMNS, rows.map((row) => costCells(report.rows, row))),
+      textTable(
+        COST_COLUMNS,
+        rows.map((row) => costCells(report.rows, row)),
+      ),
       ...(rows.some((row) => row.suspect) ? [SUSPECT_NOTE.replace(/\*/g, '')] : []),
       '',
     );
@@ -202,7 +208,10 @@ export function stdoutTables(report: Report): string {
     const first = report.idle[0]!;
     parts.push(
       `idle: ${num(first.connections)} connections in rooms of ${first.roomSize}`,
-      textTable(IDLE_COLUMNS, report.idle.map((row) => idleCells(report.idle, row))),
+      textTable(
+        IDLE_COLUMNS,
+        report.idle.map((row) => idleCells(report.idle, row)),
+      ),
       '',
     );
   }
@@ -226,12 +235,20 @@ function targetRows(report: Report): string[][] {
     const floor = reference(report.rows, shape, FLOOR);
     const socketio = reference(report.rows, shape, SOCKETIO);
     const publish = reference(report.rows, shape, BUN_PUBLISH);
-    if (node && floor) check('Node deliveries/s ≥ 0.85× floor', shape.name, node.deliveriesPerSec / floor.deliveriesPerSec, (v) => v >= 0.85);
-    if (node && socketio) check('Node deliveries/s ≥ 5× Socket.IO', shape.name, node.deliveriesPerSec / socketio.deliveriesPerSec, (v) => v >= 5);
+    if (node && floor)
+      check('Node deliveries/s ≥ 0.85× floor', shape.name, node.deliveriesPerSec / floor.deliveriesPerSec, (v) => v >= 0.85);
+    if (node && socketio)
+      check('Node deliveries/s ≥ 5× Socket.IO', shape.name, node.deliveriesPerSec / socketio.deliveriesPerSec, (v) => v >= 5);
     if (node && floor) check('Node p99 ≤ 1.5× floor', shape.name, node.latency.p99 / floor.latency.p99, (v) => v <= 1.5);
-    if (bun && publish) check('Bun deliveries/s ≥ 0.8× Bun publish', shape.name, bun.deliveriesPerSec / publish.deliveriesPerSec, (v) => v >= 0.8);
+    if (bun && publish)
+      check('Bun deliveries/s ≥ 0.8× Bun publish', shape.name, bun.deliveriesPerSec / publish.deliveriesPerSec, (v) => v >= 0.8);
     if (bun && publish && bun.serverCpuUsPerDelivery && publish.serverCpuUsPerDelivery) {
-      check('(same, as cost) Bun CPU/delivery ≤ 1.25× Bun publish', shape.name, bun.serverCpuUsPerDelivery / publish.serverCpuUsPerDelivery, (v) => v <= 1.25);
+      check(
+        '(same, as cost) Bun CPU/delivery ≤ 1.25× Bun publish',
+        shape.name,
+        bun.serverCpuUsPerDelivery / publish.serverCpuUsPerDelivery,
+        (v) => v <= 1.25,
+      );
     }
     // A cluster's CPU is its two instances' and redis-server's.
     const redis = reference(report.rows, shape, REDIS);
@@ -239,7 +256,12 @@ function targetRows(report: Report): string[][] {
     const cost = (result: Result) => result.serverCpuUsPerDelivery ?? NaN;
     if (redis && node) check('Redis mode ×2 CPU/delivery ≤ 1.3× memory mode', shape.name, cost(redis) / cost(node), (v) => v <= 1.3);
     if (redis && socketioRedis) {
-      check('Redis cluster ≥ 5× Socket.IO + Redis adapter in deliveries per CPU-second', shape.name, cost(socketioRedis) / cost(redis), (v) => v >= 5);
+      check(
+        'Redis cluster ≥ 5× Socket.IO + Redis adapter in deliveries per CPU-second',
+        shape.name,
+        cost(socketioRedis) / cost(redis),
+        (v) => v >= 5,
+      );
     }
   }
   const idle = (id: ServerId) => report.idle.find((row) => row.server === id)?.result?.kibPerConnection;
@@ -267,7 +289,7 @@ export function markdown(report: Report, chartPath: string, changes: string): st
     'Two rows in room200 are clusters: **edgechat on Node ×2, Redis** (`STORAGE=redis`) and',
     '**Socket.IO 4 ×2, Redis adapter** (the same Socket.IO server on `@socket.io/redis-adapter`,',
     '`bench/servers/socketio-redis.mjs`), each two processes sharing a redis-server started for',
-    'that measurement alone. The client spreads each room\'s members, senders included, over the',
+    "that measurement alone. The client spreads each room's members, senders included, over the",
     'two processes in turn, so every message crosses Redis to reach half of its room. Their',
     '*× Socket.IO* compares them with the Socket.IO cluster, and their server CPU is the sum of',
     'both processes and redis-server.',
@@ -275,7 +297,7 @@ export function markdown(report: Report, chartPath: string, changes: string): st
     'The load client (`bench/client.ts`) is one Node process with one thread, so that the server',
     'under test keeps the other core: it speaks WebSocket over raw `net` sockets that all read',
     'into one shared buffer, walks frames in place, recognises a delivery by its first bytes, and',
-    'only a sender looks for its own `cid` (a backwards search over the frame\'s last bytes);',
+    "only a sender looks for its own `cid` (a backwards search over the frame's last bytes);",
     'nothing is JSON-parsed. Socket.IO is spoken as engine.io 4 over a plain WebSocket',
     '(`EIO=4&transport=websocket`, `40` connect, `42[…]` events, pings answered). The same client,',
     'in verify mode, checks that every member receives every message exactly once and in seq',
@@ -284,26 +306,28 @@ export function markdown(report: Report, chartPath: string, changes: string): st
     `- Run: ${report.date}, ${Math.round(report.elapsedS)} s in total`,
     `- Command: \`${report.command}\` (edgechat at ${m.commit})`,
     `- Machine: ${m.cores} cores, ${m.cpu}, ${m.memory} RAM, Linux ${m.kernel}`,
-    `- Versions: ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    `- Versions: ${Object.entries(m.versions)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
     `- Each measurement: a fresh server process on 127.0.0.1, members connected and the join storm`,
     `  over, senders started, ${report.warmupS} s warm-up discarded, then ${report.durationS} s measured. Texts are`,
     `  ${report.textBytes} bytes. Rate limit off (\`RATE_LIMIT_PER_SEC=0\`), \`MAX_ROOM_MEMBERS=100000\`.`,
     '',
     '**How to read it.** Each shape has two tables. The first is throughput and latency:',
     '*deliveries/s* counts message frames received by all members (messages × recipients);',
-    '*msgs/s* counts messages acknowledged (the sender\'s own copy came back); *p50/p99/max* is',
+    "*msgs/s* counts messages acknowledged (the sender's own copy came back); *p50/p99/max* is",
     'send → own copy, matched by `cid`. Each sender keeps a fixed number of messages in flight',
     'and sends the next when its own copy returns, so latency and throughput are two views of',
     'one closed loop. The second table is cost: *server CPU* is user + system time of the server',
     'process from `/proc/<pid>/stat` over the window (100% = one core; Bun and Deno run helper',
     'threads; a cluster adds up its processes and Redis), and *µs/delivery* divides it by',
     'deliveries, which stays comparable even when the pace was set by something other than the',
-    'server. *deliveries/write* divides deliveries by the server\'s write/writev system calls',
+    "server. *deliveries/write* divides deliveries by the server's write/writev system calls",
     '(`syscw` in `/proc/<pid>/io`): 1.0 means one system call per frame per member, more means',
     'frames were coalesced (runtimes that write with `send`/`sendmsg`, Bun and Deno, show –;',
-    'a cluster\'s count includes its Redis traffic). *client CPU* is the load client\'s own share',
+    "a cluster's count includes its Redis traffic). *client CPU* is the load client's own share",
     'of a core (it is one thread); near 100% means the client, not the server, set the pace, and',
-    'the cost ratio is then the one to trust. *other CPU* is the rest of the machine\'s busy time',
+    "the cost ratio is then the one to trust. *other CPU* is the rest of the machine's busy time",
     'in the window (`/proc/stat`): kernel interrupt work plus any other process; a large figure',
     'means something else competed for the two cores, and such a run is measured again once.',
     '*fill s* runs from the first connection to the end of the join storm (every welcome received',
@@ -315,9 +339,15 @@ export function markdown(report: Report, chartPath: string, changes: string): st
     parts.push(
       `## ${shape.name}: ${describeShape(shape)}`,
       '',
-      markdownTable(COLUMNS, rows.map((row) => cells(report.rows, row))),
+      markdownTable(
+        COLUMNS,
+        rows.map((row) => cells(report.rows, row)),
+      ),
       '',
-      markdownTable(COST_COLUMNS, rows.map((row) => costCells(report.rows, row))),
+      markdownTable(
+        COST_COLUMNS,
+        rows.map((row) => costCells(report.rows, row)),
+      ),
       '',
       ...(rows.some((row) => row.suspect) ? [SUSPECT_NOTE, ''] : []),
     );
@@ -332,7 +362,10 @@ export function markdown(report: Report, chartPath: string, changes: string): st
       'the number of connections. No garbage collection is forced, so this is what the process',
       'really holds.',
       '',
-      markdownTable(IDLE_COLUMNS, report.idle.map((row) => idleCells(report.idle, row))),
+      markdownTable(
+        IDLE_COLUMNS,
+        report.idle.map((row) => idleCells(report.idle, row)),
+      ),
       '',
     );
   }
@@ -370,7 +403,7 @@ const COLORS: Record<ServerId, string> = {
   'socketio-node-redis': '#553c9a',
 };
 
-const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /** Horizontal bars: deliveries/s on the left, p99 latency on the right, one group per shape. */
 export function svgChart(report: Report): string {
@@ -390,7 +423,7 @@ export function svgChart(report: Report): string {
   for (const shape of shapesOf(report.rows)) {
     const rows = report.rows.filter((row) => row.shape.name === shape.name && row.result);
     const floor = reference(report.rows, shape, FLOOR);
-    out.push(`<text x="10" y="${y + 12}" class="s">${escape(`${shape.name}: ${describeShape(shape)}`)}</text>`);
+    out.push(`<text x="10" y="${y + 12}" class="s">${escapeXml(`${shape.name}: ${describeShape(shape)}`)}</text>`);
     y += 22;
     const maxRate = Math.max(...rows.map((row) => row.result!.deliveriesPerSec), 1);
     const maxP99 = Math.max(...rows.map((row) => row.result!.latency.p99).filter(Number.isFinite), 0.001);
@@ -402,7 +435,7 @@ export function svgChart(report: Report): string {
       const rateRatio = floor ? ` (${ratio(r.deliveriesPerSec, floor.deliveriesPerSec)})` : '';
       const p99Ratio = floor ? ` (${ratio(r.latency.p99, floor.latency.p99)})` : '';
       out.push(
-        `<text x="${labelW}" y="${y + bar - 3}" class="l" text-anchor="end">${escape(row.label)}</text>`,
+        `<text x="${labelW}" y="${y + bar - 3}" class="l" text-anchor="end">${escapeXml(row.label)}</text>`,
         `<rect x="${leftX}" y="${y}" width="${w1.toFixed(1)}" height="${bar}" fill="${color}"/>`,
         `<text x="${(leftX + w1 + 4).toFixed(1)}" y="${y + bar - 3}" class="v">${num(r.deliveriesPerSec)}${rateRatio}</text>`,
         `<rect x="${rightX}" y="${y}" width="${w2.toFixed(1)}" height="${bar}" fill="${color}"/>`,

@@ -378,13 +378,18 @@ async function main(): Promise<void> {
           row.result = result;
           const trouble = problems(result);
           if (trouble.length) log(`    PROBLEMS: ${trouble.join('; ')}`);
-          if (mode === 'verify') log(`    verified ${result.verify?.messages} messages, ${result.verify?.deliveries} deliveries: ${result.verify?.ok ? 'ok' : 'FAILED'}`);
+          if (mode === 'verify')
+            log(
+              `    verified ${result.verify?.messages} messages, ${result.verify?.deliveries} deliveries: ${result.verify?.ok ? 'ok' : 'FAILED'}`,
+            );
           if (trouble.length) {
             failed = mode === 'verify' || failed;
             notes.push(`${shape.name}, ${def.label}: ${trouble.join('; ')}.`);
           }
           if (result.clientCpuShare > 0.9) {
-            notes.push(`${shape.name}, ${def.label}: the load client used ${Math.round(result.clientCpuShare * 100)}% of a core; it may have set the pace.`);
+            notes.push(
+              `${shape.name}, ${def.label}: the load client used ${Math.round(result.clientCpuShare * 100)}% of a core; it may have set the pace.`,
+            );
           }
           if ((result.otherCpuShare ?? 0) > maxOther) row.suspect = true;
         } catch (error) {
@@ -402,7 +407,7 @@ async function main(): Promise<void> {
       for (const def of servers.filter((server) => measures(server, 'idle'))) {
         const row: IdleRow = { server: def.id, label: def.label, connections: rooms * idleRoomSize, roomSize: idleRoomSize };
         idle.push(row);
-        let server;
+        let server: Running | undefined;
         try {
           await waitForQuiet();
           server = await startServer(def);

@@ -132,7 +132,6 @@ export function serverById(id: string): ServerDef {
   return def;
 }
 
-
 export interface Running {
   def: ServerDef;
   /** Where members connect: the port of each process of the server. */

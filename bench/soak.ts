@@ -108,7 +108,6 @@ function connect(): void {
   });
 }
 
-
 // Baseline: the server warmed up by one round of what is coming, then left alone.
 for (let i = 0; i < maxOpen; i++) connect();
 await settle(2000);

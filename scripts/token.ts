@@ -26,7 +26,12 @@ const now = Math.floor(Date.now() / 1000);
 const claims = {
   sub: values.sub,
   ...(values.name !== undefined && { name: values.name }),
-  ...(values.rooms !== undefined && { rooms: values.rooms.split(',').map((room) => room.trim()).filter(Boolean) }),
+  ...(values.rooms !== undefined && {
+    rooms: values.rooms
+      .split(',')
+      .map((room) => room.trim())
+      .filter(Boolean),
+  }),
   ...(values.role !== undefined && { role: values.role }),
   iat: now,
   exp: now + Number(values.ttl),

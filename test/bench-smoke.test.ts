@@ -74,10 +74,14 @@ describe('benchmark smoke run (verify mode)', () => {
       [
         'node_modules/tsx/dist/cli.mjs',
         'bench/run.ts',
-        '--servers', 'edgechat-node',
-        '--shapes', '2x10',
-        '--duration', '0.5',
-        '--warmup', '0.1',
+        '--servers',
+        'edgechat-node',
+        '--shapes',
+        '2x10',
+        '--duration',
+        '0.5',
+        '--warmup',
+        '0.1',
         '--verify',
         '--no-idle',
         '--no-write',
@@ -107,14 +111,17 @@ async function faultyServer(fault: 'repeat' | 'reorder' | 'lose') {
       const { text, cid } = JSON.parse(String(data));
       seq += 1;
       const frame = JSON.stringify({ type: 'message', seq, text, cid });
-      members.forEach((member, index) => {
+      for (const [index, member] of members.entries()) {
         const last = index === members.length - 1;
-        if (seq === 5 && last && fault === 'lose') return;
-        if (seq === 5 && last && fault === 'reorder') return void (held = frame);
+        if (seq === 5 && last && fault === 'lose') continue;
+        if (seq === 5 && last && fault === 'reorder') {
+          held = frame;
+          continue;
+        }
         member.send(frame);
         if (seq === 5 && last && fault === 'repeat') member.send(frame);
         if (seq === 6 && last && held) member.send(held);
-      });
+      }
     });
   });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));

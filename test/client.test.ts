@@ -41,13 +41,16 @@ afterEach(() => {
 /** Resolves with the first status the client reaches that matches. */
 function reaches(client: ChatClient, state: Status['state']): Promise<Status> {
   if (client.status.state === state) return Promise.resolve(client.status);
-  return within(new Promise((resolve) => {
-    const stop = client.on('status', (status) => {
-      if (status.state !== state) return;
-      stop();
-      resolve(status);
-    });
-  }), `status ${state}`);
+  return within(
+    new Promise((resolve) => {
+      const stop = client.on('status', (status) => {
+        if (status.state !== state) return;
+        stop();
+        resolve(status);
+      });
+    }),
+    `status ${state}`,
+  );
 }
 
 /** Every message text a client hears, in order. */
@@ -74,157 +77,159 @@ function within<T>(promise: Promise<T>, what: string): Promise<T> {
 
 const texts = (prefix: string, count: number) => Array.from({ length: count }, (_, i) => `${prefix} ${i}`);
 
-for (const runtime of RUNTIMES) describe(`the client on ${runtime}`, { timeout: 90_000 }, () => {
-  let server: RunningServer;
-  const dataDir = mkdtempSync(join(tmpdir(), `edgechat-client-${runtime}-`));
-  const restart = async () => {
-    const { port } = server;
-    await server.stop();
-    server = await startServer({ runtime, port, env: { ...ENV, STORAGE: 'sqlite', DATA_DIR: dataDir } });
-  };
-
-  beforeAll(async () => {
-    server = await startServer({ runtime, env: { ...ENV, STORAGE: 'sqlite', DATA_DIR: dataDir } });
-  });
-  afterAll(() => server?.stop());
-
-  it('sends, is answered with the stored message, and hears the others', async () => {
-    const room = uniqueRoom();
-    const ann = connect({ url: server.baseUrl, room, name: 'ann' });
-    const bob = connect({ url: server.baseUrl, room, name: 'bob' });
-    const bobHeard = heard(bob);
-    await Promise.all([reaches(ann, 'open'), reaches(bob, 'open')]);
-    const stored = await ann.send('hello, bob');
-    expect(stored).toMatchObject({ type: 'message', room, text: 'hello, bob', from: ann.me });
-    await until(() => bobHeard.length === 1, 'bob hears it');
-    expect(bobHeard).toEqual(['hello, bob']);
-    expect([...ann.members.values()].map((member) => member.name).sort()).toEqual(['ann', 'bob']);
-  });
-
-  it('delivers a burst over the rate limit whole: every message once and in order, none refused', async () => {
-    const room = uniqueRoom();
-    const ann = connect({ url: server.baseUrl, room, name: 'ann' });
-    const bob = connect({ url: server.baseUrl, room, name: 'bob' });
-    const bobHeard = heard(bob);
-    await Promise.all([reaches(ann, 'open'), reaches(bob, 'open')]);
-    const burst = texts('burst', 40);
-    const stored = await within(Promise.all(burst.map((text) => ann.send(text))), 'the burst is stored');
-    expect(stored.map((message) => message.text)).toEqual(burst);
-    expect(stored.map((message) => message.seq)).toEqual(stored.map((_, i) => stored[0]!.seq + i));
-    await until(() => bobHeard.length === burst.length, 'bob hears the burst');
-    expect(bobHeard).toEqual(burst);
-  });
-
-  it('keeps what is sent while the server restarts, and resumes without a reset', async () => {
-    const room = uniqueRoom();
-    const ann = connect({ url: server.baseUrl, room, name: 'ann' });
-    const bob = connect({ url: server.baseUrl, room, name: 'bob' });
-    const bobHeard = heard(bob);
-    const resets: unknown[] = [];
-    bob.on('reset', (welcome) => resets.push(welcome));
-    await Promise.all([reaches(ann, 'open'), reaches(bob, 'open')]);
-    await ann.send('before');
-    const down = reaches(ann, 'reconnecting');
-    const stopping = server.stop();
-    await down;
-    // Queued while there is no server at all.
-    const queued = texts('while down', 5).map((text) => ann.send(text));
-    await stopping;
-    await restart();
-    await within(Promise.all(queued), 'the queued messages are stored');
-    await until(() => bobHeard.length === 6, 'bob hears all of them');
-    expect(bobHeard).toEqual(['before', ...texts('while down', 5)]);
-    expect(resets).toEqual([]);
-    expect(ann.me?.name).toBe('ann');
-  });
-
-  it('stores a message exactly once when the server dies before answering it', async () => {
-    const room = uniqueRoom();
-    const ann = connect({ url: server.baseUrl, room, name: 'ann' });
-    const bob = connect({ url: server.baseUrl, room, name: 'bob' });
-    const bobHeard = heard(bob);
-    await Promise.all([reaches(ann, 'open'), reaches(bob, 'open')]);
-    // Sent, and the server killed at once: it may or may not have stored it.
-    const sent = ann.send('in flight');
-    await server.stop('SIGKILL');
-    await restart();
-    await within(sent, 'the message is answered');
-    await ann.send('after');
-    await until(() => bobHeard.includes('after'), 'bob hears the next one');
-    expect(bobHeard.filter((text) => text === 'in flight')).toEqual(['in flight']);
-  });
-
-  it('keeps a guest under the name it was given across reconnects', async () => {
-    const room = uniqueRoom();
-    const guest = connect({ url: server.baseUrl, room });
-    await reaches(guest, 'open');
-    const name = guest.me?.name;
-    expect(name).toMatch(/^guest-/);
-    await restart();
-    await until(() => guest.status.state === 'open' && guest.me?.name === name, 'the guest is back under its name');
-  });
-
-  it('fetches a fresh token when the old one expires, and resumes where it was', async () => {
-    const room = 'team-tokens';
-    let minted = 0;
-    const token = async () => {
-      minted += 1;
-      return sign({ sub: 'kim', name: 'Kim', exp: Math.floor(Date.now() / 1000) + 3 }, SECRET, 'HS256');
+for (const runtime of RUNTIMES)
+  describe(`the client on ${runtime}`, { timeout: 90_000 }, () => {
+    let server: RunningServer;
+    const dataDir = mkdtempSync(join(tmpdir(), `edgechat-client-${runtime}-`));
+    const restart = async () => {
+      const { port } = server;
+      await server.stop();
+      server = await startServer({ runtime, port, env: { ...ENV, STORAGE: 'sqlite', DATA_DIR: dataDir } });
     };
-    const kim = connect({ url: server.baseUrl, room, token });
-    const statuses: string[] = [];
-    kim.on('status', (status) => statuses.push(status.state));
-    const resets: unknown[] = [];
-    kim.on('reset', (welcome) => resets.push(welcome));
-    await reaches(kim, 'open');
-    await kim.send('first token');
-    await until(() => minted >= 2 && kim.status.state === 'open', 'reconnected with a new token');
-    expect((await kim.send('second token')).from.name).toBe('Kim');
-    expect(statuses).not.toContain('closed');
-    expect(resets).toEqual([]);
-  });
 
-  it('stops for good when the server refuses its token, and says why', async () => {
-    const refused = connect({ url: server.baseUrl, room: 'team-private' });
-    const closed = await reaches(refused, 'closed');
-    expect(closed).toMatchObject({ reason: 'bad_token' });
-  });
+    beforeAll(async () => {
+      server = await startServer({ runtime, env: { ...ENV, STORAGE: 'sqlite', DATA_DIR: dataDir } });
+    });
+    afterAll(() => server?.stop());
 
-  it('pages older history over HTTP with loadOlder', async () => {
-    const room = uniqueRoom();
-    const ann = connect({ url: server.baseUrl, room, name: 'ann' });
-    await reaches(ann, 'open');
-    for (const text of texts('old', 12)) await ann.send(text);
-    const reader = connect({ url: server.baseUrl, room, name: 'reader' });
-    const readerHeard = heard(reader);
-    await reaches(reader, 'open');
-    expect(readerHeard).toHaveLength(12);
-    // HISTORY_LIMIT is 100 here: the welcome had everything, and nothing is older.
-    expect(await reader.loadOlder(5)).toEqual([]);
-  });
-});
+    it('sends, is answered with the stored message, and hears the others', async () => {
+      const room = uniqueRoom();
+      const ann = connect({ url: server.baseUrl, room, name: 'ann' });
+      const bob = connect({ url: server.baseUrl, room, name: 'bob' });
+      const bobHeard = heard(bob);
+      await Promise.all([reaches(ann, 'open'), reaches(bob, 'open')]);
+      const stored = await ann.send('hello, bob');
+      expect(stored).toMatchObject({ type: 'message', room, text: 'hello, bob', from: ann.me });
+      await until(() => bobHeard.length === 1, 'bob hears it');
+      expect(bobHeard).toEqual(['hello, bob']);
+      expect([...ann.members.values()].map((member) => member.name).sort()).toEqual(['ann', 'bob']);
+    });
 
-for (const runtime of ['node', 'deno', 'bun'] as const) describe(`the client on ${runtime} with memory storage`, { timeout: 60_000 }, () => {
-  it('says reset when a resume cannot be recovered (the server forgot the room)', async () => {
-    let server = await startServer({ runtime, env: { ...ENV, STORAGE: 'memory' } });
-    try {
+    it('delivers a burst over the rate limit whole: every message once and in order, none refused', async () => {
+      const room = uniqueRoom();
+      const ann = connect({ url: server.baseUrl, room, name: 'ann' });
+      const bob = connect({ url: server.baseUrl, room, name: 'bob' });
+      const bobHeard = heard(bob);
+      await Promise.all([reaches(ann, 'open'), reaches(bob, 'open')]);
+      const burst = texts('burst', 40);
+      const stored = await within(Promise.all(burst.map((text) => ann.send(text))), 'the burst is stored');
+      expect(stored.map((message) => message.text)).toEqual(burst);
+      expect(stored.map((message) => message.seq)).toEqual(stored.map((_, i) => stored[0]!.seq + i));
+      await until(() => bobHeard.length === burst.length, 'bob hears the burst');
+      expect(bobHeard).toEqual(burst);
+    });
+
+    it('keeps what is sent while the server restarts, and resumes without a reset', async () => {
+      const room = uniqueRoom();
+      const ann = connect({ url: server.baseUrl, room, name: 'ann' });
+      const bob = connect({ url: server.baseUrl, room, name: 'bob' });
+      const bobHeard = heard(bob);
+      const resets: unknown[] = [];
+      bob.on('reset', (welcome) => resets.push(welcome));
+      await Promise.all([reaches(ann, 'open'), reaches(bob, 'open')]);
+      await ann.send('before');
+      const down = reaches(ann, 'reconnecting');
+      const stopping = server.stop();
+      await down;
+      // Queued while there is no server at all.
+      const queued = texts('while down', 5).map((text) => ann.send(text));
+      await stopping;
+      await restart();
+      await within(Promise.all(queued), 'the queued messages are stored');
+      await until(() => bobHeard.length === 6, 'bob hears all of them');
+      expect(bobHeard).toEqual(['before', ...texts('while down', 5)]);
+      expect(resets).toEqual([]);
+      expect(ann.me?.name).toBe('ann');
+    });
+
+    it('stores a message exactly once when the server dies before answering it', async () => {
+      const room = uniqueRoom();
+      const ann = connect({ url: server.baseUrl, room, name: 'ann' });
+      const bob = connect({ url: server.baseUrl, room, name: 'bob' });
+      const bobHeard = heard(bob);
+      await Promise.all([reaches(ann, 'open'), reaches(bob, 'open')]);
+      // Sent, and the server killed at once: it may or may not have stored it.
+      const sent = ann.send('in flight');
+      await server.stop('SIGKILL');
+      await restart();
+      await within(sent, 'the message is answered');
+      await ann.send('after');
+      await until(() => bobHeard.includes('after'), 'bob hears the next one');
+      expect(bobHeard.filter((text) => text === 'in flight')).toEqual(['in flight']);
+    });
+
+    it('keeps a guest under the name it was given across reconnects', async () => {
+      const room = uniqueRoom();
+      const guest = connect({ url: server.baseUrl, room });
+      await reaches(guest, 'open');
+      const name = guest.me?.name;
+      expect(name).toMatch(/^guest-/);
+      await restart();
+      await until(() => guest.status.state === 'open' && guest.me?.name === name, 'the guest is back under its name');
+    });
+
+    it('fetches a fresh token when the old one expires, and resumes where it was', async () => {
+      const room = 'team-tokens';
+      let minted = 0;
+      const token = async () => {
+        minted += 1;
+        return sign({ sub: 'kim', name: 'Kim', exp: Math.floor(Date.now() / 1000) + 3 }, SECRET, 'HS256');
+      };
+      const kim = connect({ url: server.baseUrl, room, token });
+      const statuses: string[] = [];
+      kim.on('status', (status) => statuses.push(status.state));
+      const resets: unknown[] = [];
+      kim.on('reset', (welcome) => resets.push(welcome));
+      await reaches(kim, 'open');
+      await kim.send('first token');
+      await until(() => minted >= 2 && kim.status.state === 'open', 'reconnected with a new token');
+      expect((await kim.send('second token')).from.name).toBe('Kim');
+      expect(statuses).not.toContain('closed');
+      expect(resets).toEqual([]);
+    });
+
+    it('stops for good when the server refuses its token, and says why', async () => {
+      const refused = connect({ url: server.baseUrl, room: 'team-private' });
+      const closed = await reaches(refused, 'closed');
+      expect(closed).toMatchObject({ reason: 'bad_token' });
+    });
+
+    it('pages older history over HTTP with loadOlder', async () => {
       const room = uniqueRoom();
       const ann = connect({ url: server.baseUrl, room, name: 'ann' });
       await reaches(ann, 'open');
-      await ann.send('forgotten');
-      const { epoch } = ann;
-      const reset = within(new Promise((resolve) => ann.on('reset', resolve)), 'a reset');
-      const { port } = server;
-      await server.stop();
-      server = await startServer({ runtime, port, env: { ...ENV, STORAGE: 'memory' } });
-      expect(await reset).toMatchObject({ type: 'welcome', recovered: false });
-      expect(ann.epoch).not.toBe(epoch);
-      expect((await ann.send('fresh start')).seq).toBe(1);
-    } finally {
-      await server.stop();
-    }
+      for (const text of texts('old', 12)) await ann.send(text);
+      const reader = connect({ url: server.baseUrl, room, name: 'reader' });
+      const readerHeard = heard(reader);
+      await reaches(reader, 'open');
+      expect(readerHeard).toHaveLength(12);
+      // HISTORY_LIMIT is 100 here: the welcome had everything, and nothing is older.
+      expect(await reader.loadOlder(5)).toEqual([]);
+    });
   });
-});
+
+for (const runtime of ['node', 'deno', 'bun'] as const)
+  describe(`the client on ${runtime} with memory storage`, { timeout: 60_000 }, () => {
+    it('says reset when a resume cannot be recovered (the server forgot the room)', async () => {
+      let server = await startServer({ runtime, env: { ...ENV, STORAGE: 'memory' } });
+      try {
+        const room = uniqueRoom();
+        const ann = connect({ url: server.baseUrl, room, name: 'ann' });
+        await reaches(ann, 'open');
+        await ann.send('forgotten');
+        const { epoch } = ann;
+        const reset = within(new Promise((resolve) => ann.on('reset', resolve)), 'a reset');
+        const { port } = server;
+        await server.stop();
+        server = await startServer({ runtime, port, env: { ...ENV, STORAGE: 'memory' } });
+        expect(await reset).toMatchObject({ type: 'welcome', recovered: false });
+        expect(ann.epoch).not.toBe(epoch);
+        expect((await ann.send('fresh start')).seq).toBe(1);
+      } finally {
+        await server.stop();
+      }
+    });
+  });
 
 describe('the client across a Redis cluster', { timeout: 90_000 }, () => {
   let redis: RunningRedis;

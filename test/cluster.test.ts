@@ -201,7 +201,7 @@ describe('a cluster of Node, Deno and Bun on one Redis', { timeout: 90_000 }, ()
     }
   });
 
-  it("announces the members of an instance that dies to the others within PRESENCE_TTL_MS, and its clients resume elsewhere", async () => {
+  it('announces the members of an instance that dies to the others within PRESENCE_TTL_MS, and its clients resume elsewhere', async () => {
     const doomed = await startServer({ runtime: 'node', env: { ...ENV, REDIS_URL: redis.url } });
     const room = uniqueRoom();
     const ann = await join(instances[1]!, room, 'name=ann');

@@ -64,9 +64,7 @@ async function keepPinging(client: TestClient, done: Promise<void>): Promise<voi
 
 /** Resolves once the room's object has been rebuilt around `members` open sockets. */
 function restored(room: string, members: number): Promise<void> {
-  return server.waitForOutput((output) =>
-    output.includes(`"event":"room_restored","room":"${room}","members":${members}}`),
-  );
+  return server.waitForOutput((output) => output.includes(`"event":"room_restored","room":"${room}","members":${members}}`));
 }
 
 function uniqueRoom(): string {

@@ -20,7 +20,7 @@ describe('clientKey', () => {
 });
 
 describe('ClientBuckets', () => {
-  it('keeps a client\'s bucket while it is spent and forgets it once it has refilled', () => {
+  it("keeps a client's bucket while it is spent and forgets it once it has refilled", () => {
     const buckets = new ClientBuckets({ burst: 2, perSecond: 1 });
     expect(buckets.of('a', 0).take(0)).toBe(0);
     expect(buckets.of('a', 0).take(0)).toBe(0);

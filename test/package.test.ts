@@ -38,7 +38,15 @@ describe('the package', { timeout: 240_000 }, () => {
   });
 
   it('holds the library, the runtime entries, the client and their types, and nothing of the repository around them', () => {
-    for (const file of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/runtime/node/server.js', 'dist/static/client.d.ts', 'static/client.js', 'static/index.html', 'src/runtime/workers/worker.ts']) {
+    for (const file of [
+      'dist/src/index.js',
+      'dist/src/index.d.ts',
+      'dist/src/runtime/node/server.js',
+      'dist/static/client.d.ts',
+      'static/client.js',
+      'static/index.html',
+      'src/runtime/workers/worker.ts',
+    ]) {
       expect(files).toContain(file);
     }
     expect(files.filter((file) => /^(test|bench|examples|scripts|data)\//.test(file))).toEqual([]);
@@ -59,7 +67,9 @@ describe('the package', { timeout: 240_000 }, () => {
       expect(await (await fetch(`${server.baseUrl}/hello`)).text()).toBe('hello from the app around the chat');
       expect(await (await fetch(`${server.baseUrl}/`)).text()).toContain('<title>');
       const watcher = await TestClient.join(`ws://127.0.0.1:${server.port}/ws/lobby?name=watcher`);
-      const output = execFileSync(process.execPath, [join(project, 'chat.js'), server.baseUrl, 'lobby', 'from the example'], { encoding: 'utf8' });
+      const output = execFileSync(process.execPath, [join(project, 'chat.js'), server.baseUrl, 'lobby', 'from the example'], {
+        encoding: 'utf8',
+      });
       const stored = JSON.parse(output);
       expect(stored).toMatchObject({ type: 'message', room: 'lobby', text: 'from the example', from: { name: 'script' } });
       expect(await watcher.next('message')).toEqual(stored);
@@ -140,7 +150,10 @@ describe('a production start of the repository', { timeout: 240_000 }, () => {
     npm(['ci', '--omit=dev', '--offline'], copy);
     expect(() => readFileSync(join(copy, 'node_modules/typescript/package.json'))).toThrow();
     const port = await freePort();
-    const npmStart = spawn('npm', ['start'], { cwd: copy, env: { ...process.env, PATH, PORT: String(port), HOST: '127.0.0.1', STORAGE: 'memory' } });
+    const npmStart = spawn('npm', ['start'], {
+      cwd: copy,
+      env: { ...process.env, PATH, PORT: String(port), HOST: '127.0.0.1', STORAGE: 'memory' },
+    });
     let output = '';
     npmStart.stdout.on('data', (data) => (output += data));
     npmStart.stderr.on('data', (data) => (output += data));

@@ -20,7 +20,17 @@ describe('DisplayName', () => {
   });
 
   it('refuses bidirectional overrides and isolates, and names with nothing visible', () => {
-    for (const bad of ['\u202Enimda', 'a\u202Ab', 'x\u2066y\u2069', '\u2067ann', '\u200B\u200B', '\u2060\uFEFF', '\u3164', ' \u200D ', '\u2800']) {
+    for (const bad of [
+      '\u202Enimda',
+      'a\u202Ab',
+      'x\u2066y\u2069',
+      '\u2067ann',
+      '\u200B\u200B',
+      '\u2060\uFEFF',
+      '\u3164',
+      ' \u200D ',
+      '\u2800',
+    ]) {
       expect(DisplayName.safeParse(bad).success, JSON.stringify(bad)).toBe(false);
     }
     for (const good of ['ann\u200D', 'عائشة', 'שרה', '👩\u200D💻', 'Zoë']) {

@@ -46,8 +46,7 @@ function makeRoom(config: Partial<Config> = {}, now = () => 1_000) {
   return { room, hub, metrics, join };
 }
 
-const say = (room: Room, connection: Connection, text: string) =>
-  room.receive(connection, JSON.stringify({ type: 'message', text }));
+const say = (room: Room, connection: Connection, text: string) => room.receive(connection, JSON.stringify({ type: 'message', text }));
 
 describe('Room', () => {
   it('closes with 1011 a member whose socket throws, and the others carry on', () => {
@@ -92,8 +91,7 @@ describe('Room', () => {
     const published: [any, Connection | undefined][] = [];
     const fanout = {
       add: (connection: Connection) => void added.push(connection),
-      publish: (payload: string | Uint8Array, except?: Connection) =>
-        void published.push([JSON.parse(payload as string), except]),
+      publish: (payload: string | Uint8Array, except?: Connection) => void published.push([JSON.parse(payload as string), except]),
     };
     const hub = new LocalHub(new MemoryStore('r', 3), new MemoryBans());
     const room = new Room({ name: 'r', config: baseConfig, hub, metrics: new Metrics(), fanout });

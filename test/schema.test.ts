@@ -10,8 +10,7 @@ describe('schema/protocol.schema.json', () => {
 
   it('describes every client and server frame type', () => {
     const schema = JSON.parse(protocolJsonSchema());
-    const types = (name: string) =>
-      schema.$defs[name].oneOf.map((variant: any) => variant.properties.type.const).sort();
+    const types = (name: string) => schema.$defs[name].oneOf.map((variant: any) => variant.properties.type.const).sort();
     expect(types('ClientFrame')).toEqual(['delete', 'kick', 'message', 'ping', 'rename', 'typing']);
     expect(types('ServerFrame')).toEqual(['deleted', 'error', 'message', 'pong', 'presence', 'typing', 'welcome']);
   });

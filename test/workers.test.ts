@@ -44,11 +44,9 @@ describeConformance('workers', 'durable', {
 
 test('the Worker bundles for deploy (wrangler deploy --dry-run)', async () => {
   const outdir = await mkdtemp(join(tmpdir(), 'edgechat-bundle-'));
-  await promisify(execFile)(
-    process.execPath,
-    ['node_modules/wrangler/bin/wrangler.js', 'deploy', '--dry-run', '--outdir', outdir],
-    { env: { ...process.env, WRANGLER_SEND_METRICS: 'false', WRANGLER_HIDE_BANNER: 'true' } },
-  );
+  await promisify(execFile)(process.execPath, ['node_modules/wrangler/bin/wrangler.js', 'deploy', '--dry-run', '--outdir', outdir], {
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', WRANGLER_HIDE_BANNER: 'true' },
+  });
   const bundle = await readFile(join(outdir, 'worker.js'), 'utf8');
   expect(bundle).toMatch(/export\s*\{[^}]*\bRoomObject\b/);
 });

@@ -55,7 +55,10 @@ const server = Bun.serve({
     open(ws) {
       const name = ws.data.room;
       let room = rooms.get(name);
-      if (!room) rooms.set(name, (room = { seq: 0 }));
+      if (!room) {
+        room = { seq: 0 };
+        rooms.set(name, room);
+      }
       ws.subscribe(name);
       ws.send(JSON.stringify({ type: 'welcome', room: name, epoch, seq: room.seq, you: ws.data.member }));
     },

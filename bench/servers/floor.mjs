@@ -71,7 +71,10 @@ server.on('upgrade', (req, socket, head) => {
   wss.handleUpgrade(req, socket, head, (ws) => {
     const name = match[1];
     let room = rooms.get(name);
-    if (!room) rooms.set(name, (room = { name, seq: 0, members: new Set() }));
+    if (!room) {
+      room = { name, seq: 0, members: new Set() };
+      rooms.set(name, room);
+    }
     const member = { id: `u_${(nextMember++).toString(36)}`, name: url.searchParams.get('name') ?? 'guest' };
     ws.send(JSON.stringify({ type: 'welcome', room: name, epoch, seq: room.seq, you: member }));
     room.members.add(socket);

@@ -40,7 +40,10 @@ export async function shareRooms(io, url, broadcast) {
     let answer = owned.get(room);
     if (!answer) {
       const key = `owner:${room}`;
-      answer = pub.set(key, self, { condition: 'NX' }).then(() => pub.get(key)).then((owner) => owner === self);
+      answer = pub
+        .set(key, self, { condition: 'NX' })
+        .then(() => pub.get(key))
+        .then((owner) => owner === self);
       owned.set(room, answer);
     }
     return answer;

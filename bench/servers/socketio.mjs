@@ -32,7 +32,10 @@ let nextMember = 0;
 
 function roomOf(name) {
   let room = rooms.get(name);
-  if (!room) rooms.set(name, (room = { seq: 0 }));
+  if (!room) {
+    room = { seq: 0 };
+    rooms.set(name, room);
+  }
   return room;
 }
 

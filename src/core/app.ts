@@ -291,7 +291,12 @@ const WEBSOCKET_KEY = /^[A-Za-z0-9+/]{22}==$/;
  * own upgrade code sees it (which would answer 500, or accept it).
  */
 function upgradeProblem(c: Context): Response | undefined {
-  const connection = c.req.header('connection')?.toLowerCase().split(',').map((token) => token.trim()) ?? [];
+  const connection =
+    c.req
+      .header('connection')
+      ?.toLowerCase()
+      .split(',')
+      .map((token) => token.trim()) ?? [];
   if (!connection.includes('upgrade')) {
     return httpError(c, 400, 'bad_upgrade', 'an upgrade needs "Connection: Upgrade"');
   }

@@ -5,13 +5,7 @@
 import { decode, verify, verifyWithJwks } from 'hono/jwt';
 import type { AsymmetricAlgorithm } from 'hono/utils/jwt/jwa';
 import type { HonoJsonWebKey } from 'hono/utils/jwt/jws';
-import {
-  JwtTokenAudience,
-  JwtTokenExpired,
-  JwtTokenIssuer,
-  JwtTokenNotBefore,
-  JwtTokenSignatureMismatched,
-} from 'hono/utils/jwt/types';
+import { JwtTokenAudience, JwtTokenExpired, JwtTokenIssuer, JwtTokenNotBefore, JwtTokenSignatureMismatched } from 'hono/utils/jwt/types';
 import { z } from 'zod';
 import type { Config } from './config.ts';
 import { DisplayName } from './protocol.ts';

@@ -40,7 +40,12 @@ const origins = z
 
 const ConfigSchema = z.object({
   PORT: integer(8787, 0, 65535),
-  HOST: z.string().trim().min(1).optional().transform((host) => host ?? '0.0.0.0'),
+  HOST: z
+    .string()
+    .trim()
+    .min(1)
+    .optional()
+    .transform((host) => host ?? '0.0.0.0'),
   ALLOWED_ORIGINS: origins,
   HISTORY_LIMIT: integer(100, 0, 100_000),
   HISTORY_RETENTION: integer(10_000, 0, 100_000_000),
@@ -50,16 +55,18 @@ const ConfigSchema = z.object({
     .optional()
     .transform((storage) => storage || 'sqlite')
     .pipe(z.enum(['sqlite', 'memory', 'redis'], { error: 'must be sqlite, memory or redis' })),
-  DATA_DIR: z.string().trim().min(1).optional().transform((dir) => dir ?? 'data'),
+  DATA_DIR: z
+    .string()
+    .trim()
+    .min(1)
+    .optional()
+    .transform((dir) => dir ?? 'data'),
   REDIS_URL: z
     .string()
     .trim()
     .optional()
     .transform((url) => url || 'redis://127.0.0.1:6379')
-    .refine(
-      (url) => URL.canParse(url) && ['redis:', 'rediss:'].includes(new URL(url).protocol),
-      'must be a redis:// or rediss:// URL',
-    ),
+    .refine((url) => URL.canParse(url) && ['redis:', 'rediss:'].includes(new URL(url).protocol), 'must be a redis:// or rediss:// URL'),
   REDIS_PREFIX: z
     .string()
     .optional()
@@ -99,7 +106,12 @@ const ConfigSchema = z.object({
   PUBLIC_ROOMS: z
     .string()
     .optional()
-    .transform((list) => (list ?? '').split(',').map((room) => room.trim().toLowerCase()).filter(Boolean))
+    .transform((list) =>
+      (list ?? '')
+        .split(',')
+        .map((room) => room.trim().toLowerCase())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}\*?$|^\*$/, 'each entry must be a room name, or a prefix ending in *'))),
 });
 

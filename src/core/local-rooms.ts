@@ -32,11 +32,7 @@ export type Upgrade = (c: Context, events: WSEvents) => Promise<Response>;
  * `toConnection` wraps the runtime's socket once, when it opens; the wrapper is kept for
  * that socket's events, so the room always sees the same Connection.
  */
-export function localRooms(
-  registry: RoomRegistry,
-  upgrade: Upgrade,
-  toConnection: (ws: WSContext) => Connection,
-): RoomBackend {
+export function localRooms(registry: RoomRegistry, upgrade: Upgrade, toConnection: (ws: WSContext) => Connection): RoomBackend {
   return {
     info: async (name) => (await registry.find(name))?.info(),
     messages: async (name, query) => (await registry.find(name))?.messages(query),

@@ -28,10 +28,7 @@ export class Metrics {
       `edgechat_messages_accepted_total ${this.messagesAccepted}`,
       '# HELP edgechat_frames_rejected_total Inbound frames refused, by error code.',
       '# TYPE edgechat_frames_rejected_total counter',
-      ...Array.from(
-        this.rejectedByReason,
-        ([reason, count]) => `edgechat_frames_rejected_total{reason="${reason}"} ${count}`,
-      ),
+      ...Array.from(this.rejectedByReason, ([reason, count]) => `edgechat_frames_rejected_total{reason="${reason}"} ${count}`),
     ];
     return `${lines.join('\n')}\n${extra}`;
   }

@@ -7,14 +7,7 @@ import { z } from 'zod';
 export const RoomName = z
   .string()
   .transform((room) => room.toLowerCase())
-  .pipe(
-    z
-      .string()
-      .regex(
-        /^[a-z0-9][a-z0-9_-]{0,63}$/,
-        '1-64 characters of a-z, 0-9, "_" or "-", starting with a letter or digit',
-      ),
-  );
+  .pipe(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, '1-64 characters of a-z, 0-9, "_" or "-", starting with a letter or digit'));
 
 // \p{Cc} covers C0/C1 controls, including newline and tab.
 const CONTROL_CHARACTER = /\p{Cc}/u;
@@ -108,7 +101,12 @@ export const ClientFrame = z.discriminatedUnion('type', [
     type: z.literal('kick'),
     member: z.string().min(1).max(64),
     // Up to a year: a ban is for a troll, not a way to store identities for ever.
-    banSeconds: z.number().int().min(1).max(365 * 24 * 3600).optional(),
+    banSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(365 * 24 * 3600)
+      .optional(),
   }),
 ]);
 export type ClientFrame = z.infer<typeof ClientFrame>;
@@ -170,15 +168,7 @@ export type ErrorFrame = z.infer<typeof ErrorFrame>;
 
 export const Pong = z.object({ type: z.literal('pong') });
 
-export const ServerFrame = z.discriminatedUnion('type', [
-  Welcome,
-  ChatMessage,
-  Presence,
-  Typing,
-  Deleted,
-  ErrorFrame,
-  Pong,
-]);
+export const ServerFrame = z.discriminatedUnion('type', [Welcome, ChatMessage, Presence, Typing, Deleted, ErrorFrame, Pong]);
 export type ServerFrame = z.infer<typeof ServerFrame>;
 
 // ---- HTTP ----

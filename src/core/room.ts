@@ -52,10 +52,7 @@ export interface Fanout {
   publish(payload: string | Uint8Array, except?: Connection): void;
 }
 
-export type RoomConfig = Pick<
-  Config,
-  'historyLimit' | 'maxText' | 'maxRoomMembers' | 'rateBurst' | 'ratePerSecond'
->;
+export type RoomConfig = Pick<Config, 'historyLimit' | 'maxText' | 'maxRoomMembers' | 'rateBurst' | 'ratePerSecond'>;
 
 export interface RoomOptions {
   name: string;
@@ -389,7 +386,11 @@ export class Room implements HubListener {
         return this.rename(connection, state, frame.data.name);
       case 'delete':
         if (state.role !== 'moderator') return this.reject(connection, 'forbidden', 'only moderators delete messages');
-        return this.settle(connection, this.hub.remove(frame.data.seq, state.member), `message ${frame.data.seq} is not in this room's history`);
+        return this.settle(
+          connection,
+          this.hub.remove(frame.data.seq, state.member),
+          `message ${frame.data.seq} is not in this room's history`,
+        );
       case 'kick': {
         if (state.role !== 'moderator') return this.reject(connection, 'forbidden', 'only moderators kick members');
         const { member, banSeconds } = frame.data;
@@ -527,7 +528,10 @@ export class Room implements HubListener {
       }
       // After a fan-out the frame is on its way to everyone; only the queues are left to check.
       const problem = fanout ? backlogged(connection) : this.trySend(connection, payload);
-      if (problem) (dropped ??= []).push([connection, ...problem]);
+      if (problem) {
+        dropped ??= [];
+        dropped.push([connection, ...problem]);
+      }
     }
     // Dropped after the loop so that every recipient sees frames in the same order.
     if (dropped) for (const [connection, code, reason] of dropped) this.remove(connection, code, reason);
@@ -566,9 +570,7 @@ export class Room implements HubListener {
     closeQuietly(connection, code, reason);
     this.leave(connection, code);
   }
-
 }
-
 
 /** Slow-consumer close when more output is queued for `connection` than it may have. */
 function backlogged(connection: Connection): CloseWith | undefined {

@@ -134,19 +134,14 @@ export class SqlStorage implements Storage {
         throw new SchemaError(`the database has schema version ${version}; this edgechat knows ${SCHEMA_VERSION}`);
       }
       if (legacy) this.migrateLegacy(this.legacyRoom!);
-      this.sql.query(
-        `INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)`,
-        String(SCHEMA_VERSION),
-      );
+      this.sql.query(`INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)`, String(SCHEMA_VERSION));
     });
     this.ready = true;
   }
 
   /** Moves a pre-version-1 room (meta epoch and seq, `messages` by seq) into the tables above. */
   private migrateLegacy(room: string): void {
-    const meta = new Map(
-      this.sql.query<{ key: string; value: string }>(`SELECT key, value FROM meta`).map((r) => [r.key, r.value]),
-    );
+    const meta = new Map(this.sql.query<{ key: string; value: string }>(`SELECT key, value FROM meta`).map((r) => [r.key, r.value]));
     const epoch = meta.get('epoch');
     if (epoch !== undefined) {
       this.sql.query(`INSERT INTO rooms (name, epoch, seq) VALUES (?, ?, ?)`, room, epoch, Number(meta.get('seq') ?? 0));

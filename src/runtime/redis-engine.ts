@@ -322,7 +322,9 @@ class RedisHub implements RoomHub {
           resolve({ type: 'message', room: this.name, seq, id, from, text, ts, ...(cid !== undefined && { cid }) });
         });
       },
-      (error: unknown) => turn.posts.forEach(({ reject }) => reject(error)),
+      (error: unknown) => {
+        for (const { reject } of turn.posts) reject(error);
+      },
     );
   }
 

@@ -67,4 +67,3 @@ export function openSqlite(path: string, { commitPerTurn = false }: SqliteOption
     },
   };
 }
-

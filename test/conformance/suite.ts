@@ -158,17 +158,12 @@ const CLUSTER: RuntimeName[] = ['node', 'deno', 'bun'];
  * main servers are then clusters whose clients are spread over the three instances, and
  * the servers of single-process cases (limits, restarts) run on Node.
  */
-export function describeConformance(
-  target: RuntimeName | 'cluster',
-  storage: StorageKind,
-  capabilities: Partial<Capabilities> = {},
-): void {
+export function describeConformance(target: RuntimeName | 'cluster', storage: StorageKind, capabilities: Partial<Capabilities> = {}): void {
   const can = { ...ALL, ...capabilities };
   const runtime: RuntimeName = target === 'cluster' ? 'node' : target;
   const title = target === 'cluster' ? `a cluster of ${CLUSTER.join(', ')}` : runtime;
   // Workers has one storage, the room's object; the other runtimes are told which to use.
-  const storageEnv: Record<string, string> =
-    runtime === 'workers' ? {} : { STORAGE: storage === 'durable' ? 'sqlite' : storage };
+  const storageEnv: Record<string, string> = runtime === 'workers' ? {} : { STORAGE: storage === 'durable' ? 'sqlite' : storage };
 
   describe(`protocol v1.1 on ${title} with ${storage} storage`, { timeout: 60_000 }, () => {
     let server: RunningServer;
@@ -234,7 +229,9 @@ export function describeConformance(
           if (end < 0) return ended && reject(new Error(`no complete answer: ${text}`));
           const [statusLine, ...fields] = text.slice(0, end).split('\r\n');
           const status = Number(statusLine!.split(' ')[1]);
-          const head = Object.fromEntries(fields.map((f) => [f.slice(0, f.indexOf(':')).toLowerCase(), f.slice(f.indexOf(':') + 1).trim()]));
+          const head = Object.fromEntries(
+            fields.map((f) => [f.slice(0, f.indexOf(':')).toLowerCase(), f.slice(f.indexOf(':') + 1).trim()]),
+          );
           const body = received.subarray(Buffer.byteLength(text.slice(0, end + 4), 'latin1'));
           const length = Number(head['content-length'] ?? NaN);
           if (status === 101) return resolve({ status, headers: head, body: undefined });
@@ -493,42 +490,44 @@ export function describeConformance(
         }
       });
 
-      if (can.seesClientForwardedProto) it('believes X-Forwarded-Proto for the Origin check only with TRUST_PROXY=true', async () => {
-        const { host } = new URL(server.baseUrl);
-        const headers = { Origin: `https://${host}`, 'X-Forwarded-Proto': 'https' };
-        const refusal = await TestClient.refused(server.wsUrl(`/ws/${uniqueRoom()}`), { headers });
-        expect(refusal).toMatchObject({ status: 403, body: { error: { code: 'bad_origin' } } });
-        const behindProxy = await start({ TRUST_PROXY: 'true' });
-        try {
-          const proxied = { ...headers, Origin: `https://${new URL(behindProxy.baseUrl).host}` };
-          const client = await TestClient.join(behindProxy.wsUrl(`/ws/${uniqueRoom()}`), { headers: proxied });
-          expect(client.welcome.type).toBe('welcome');
-          await client.close();
-        } finally {
-          await behindProxy.stop();
-        }
-      });
+      if (can.seesClientForwardedProto)
+        it('believes X-Forwarded-Proto for the Origin check only with TRUST_PROXY=true', async () => {
+          const { host } = new URL(server.baseUrl);
+          const headers = { Origin: `https://${host}`, 'X-Forwarded-Proto': 'https' };
+          const refusal = await TestClient.refused(server.wsUrl(`/ws/${uniqueRoom()}`), { headers });
+          expect(refusal).toMatchObject({ status: 403, body: { error: { code: 'bad_origin' } } });
+          const behindProxy = await start({ TRUST_PROXY: 'true' });
+          try {
+            const proxied = { ...headers, Origin: `https://${new URL(behindProxy.baseUrl).host}` };
+            const client = await TestClient.join(behindProxy.wsUrl(`/ws/${uniqueRoom()}`), { headers: proxied });
+            expect(client.welcome.type).toBe('welcome');
+            await client.close();
+          } finally {
+            await behindProxy.stop();
+          }
+        });
 
       it('accepts the Upgrade header in any letter case', async () => {
         const answer = await rawRequest(`/ws/${uniqueRoom()}`, { ...UPGRADE, Upgrade: 'WebSocket' });
         expect(answer.status).toBe(101);
       });
 
-      if (can.seesMalformedUpgrades) it('refuses malformed upgrades with bad_upgrade, never a 500', async () => {
-        const path = `/ws/${uniqueRoom()}`;
-        const { 'Sec-WebSocket-Key': _key, ...keyless } = UPGRADE;
-        for (const headers of [keyless, { ...UPGRADE, 'Sec-WebSocket-Key': 'short' }, { ...UPGRADE, Connection: 'keep-alive' }]) {
-          expect(await rawRequest(path, headers), JSON.stringify(headers)).toMatchObject({
-            status: 400,
-            body: { error: { code: 'bad_upgrade', message: expect.any(String) } },
-          });
-        }
-        const version8 = await rawRequest(path, { ...UPGRADE, 'Sec-WebSocket-Version': '8' });
-        expect(version8).toMatchObject({ status: 426, body: { error: { code: 'bad_upgrade' } } });
-        expect(version8.headers['sec-websocket-version']).toBe('13');
-        expect(await rawRequest('/ws/a%00b', UPGRADE)).toMatchObject({ status: 400, body: { error: { code: 'bad_room' } } });
-        await expectServing();
-      });
+      if (can.seesMalformedUpgrades)
+        it('refuses malformed upgrades with bad_upgrade, never a 500', async () => {
+          const path = `/ws/${uniqueRoom()}`;
+          const { 'Sec-WebSocket-Key': _key, ...keyless } = UPGRADE;
+          for (const headers of [keyless, { ...UPGRADE, 'Sec-WebSocket-Key': 'short' }, { ...UPGRADE, Connection: 'keep-alive' }]) {
+            expect(await rawRequest(path, headers), JSON.stringify(headers)).toMatchObject({
+              status: 400,
+              body: { error: { code: 'bad_upgrade', message: expect.any(String) } },
+            });
+          }
+          const version8 = await rawRequest(path, { ...UPGRADE, 'Sec-WebSocket-Version': '8' });
+          expect(version8).toMatchObject({ status: 426, body: { error: { code: 'bad_upgrade' } } });
+          expect(version8.headers['sec-websocket-version']).toBe('13');
+          expect(await rawRequest('/ws/a%00b', UPGRADE)).toMatchObject({ status: 400, body: { error: { code: 'bad_room' } } });
+          await expectServing();
+        });
 
       it('answers a plain GET on /ws/:room with 426 upgrade_required', async () => {
         const { status, body } = await getJson(`/ws/${uniqueRoom()}`);
@@ -604,9 +603,7 @@ export function describeConformance(
       it('keeps one order per room for every member', async () => {
         const room = uniqueRoom();
         const [ann, bob, cat] = [await join(room), await join(room), await join(room)];
-        const sends = [ann, bob, cat].flatMap((client, i) =>
-          [0, 1, 2].map((j) => post(client, `m${i}-${j}`)),
-        );
+        const sends = [ann, bob, cat].flatMap((client, i) => [0, 1, 2].map((j) => post(client, `m${i}-${j}`)));
         await Promise.all(sends);
         for (const client of [ann, bob, cat]) {
           while (client.seen('message').length < 9) await client.roundTrip();
@@ -793,15 +790,16 @@ export function describeConformance(
         await expectServing();
       });
 
-      if (can.invalidUtf8Close) it('closes with 1007 a text frame that is not valid UTF-8, and serves the others on', async () => {
-        const room = uniqueRoom();
-        const ann = await join(room);
-        const bob = await join(room);
-        ann.socket.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false });
-        expect((await ann.closed).code).toBe(1007);
-        expect(await bob.next('presence')).toMatchObject({ event: 'leave', member: ann.welcome.you });
-        expect((await post(bob, 'still here')).seq).toBe(1);
-      });
+      if (can.invalidUtf8Close)
+        it('closes with 1007 a text frame that is not valid UTF-8, and serves the others on', async () => {
+          const room = uniqueRoom();
+          const ann = await join(room);
+          const bob = await join(room);
+          ann.socket.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false });
+          expect((await ann.closed).code).toBe(1007);
+          expect(await bob.next('presence')).toMatchObject({ event: 'leave', member: ann.welcome.you });
+          expect((await post(bob, 'still here')).seq).toBe(1);
+        });
 
       it('survives a connection reset and announces the leave', async () => {
         const room = uniqueRoom();
@@ -910,7 +908,10 @@ export function describeConformance(
             for (const socket of paused) socket.pause();
             const text = 'x'.repeat(50_000);
             const slowLeft = () =>
-              sender.seen((f) => f.type === 'presence' && f.event === 'leave').map((f) => f.member.id).sort();
+              sender
+                .seen((f) => f.type === 'presence' && f.event === 'leave')
+                .map((f) => f.member.id)
+                .sort();
             const slowIds = slow.map((client) => client.welcome.you.id).sort();
             // Bounded: at most 2,000 × 50 kB, far more than any socket buffer holds. The
             // readers read all the while, and so keep their own queues short.
@@ -968,7 +969,7 @@ export function describeConformance(
         return client.seen((f) => answered(f) && f.type === 'message').length;
       };
 
-      it('shares one message budget among all of a client\'s connections, in every room, across reconnects', async () => {
+      it("shares one message budget among all of a client's connections, in every room, across reconnects", async () => {
         const roomA = uniqueRoom();
         const roomB = can.clientBudgetAcrossRooms ? uniqueRoom() : roomA;
         const own = [await joinFrom('127.0.0.2', roomA), await joinFrom('127.0.0.2', roomA), await joinFrom('127.0.0.2', roomB)];
@@ -999,84 +1000,87 @@ export function describeConformance(
         expect((await getFrom('127.0.0.4', `${limited.baseUrl}/healthz`)).status).toBe(200);
       });
 
-      if (can.handshakeTimeout) it('drops connections that send no whole request within HANDSHAKE_TIMEOUT_MS', async () => {
-        const port = Number(new URL(limited.baseUrl).port);
-        const closed = (socket: ReturnType<typeof connect>) => new Promise((resolve) => socket.once('close', resolve));
-        const member = await joinFrom('127.0.0.10', uniqueRoom());
-        const silent = connect(port, '127.0.0.1').on('error', () => {});
-        const trickle = connect(port, '127.0.0.1').on('error', () => {});
-        trickle.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
-        // One header byte every 100 ms, at most for 20 s: a client that never finishes.
-        const timer = setInterval(() => trickle.writable && trickle.write('X'), 100);
-        const stopAt = setTimeout(() => clearInterval(timer), 20_000);
-        await Promise.all([closed(silent), closed(trickle)]);
-        clearInterval(timer);
-        clearTimeout(stopAt);
-        expect((await getJson('/healthz', limited)).status).toBe(200);
-        // An open WebSocket is no handshake: it outlives the timeout.
-        await member.roundTrip();
-        await member.close();
-      });
-
-      if (can.connectionCaps) it('caps open connections per client (429) and in all (503), before the upgrade', async () => {
-        const room = uniqueRoom();
-        const mine = [];
-        for (let i = 0; i < 3; i++) mine.push(await joinFrom('127.0.0.6', room));
-        const refused = await TestClient.refused(limited.wsUrl(`/ws/${room}`), { localAddress: '127.0.0.6' });
-        expect(refused).toMatchObject({ status: 429, body: { error: { code: 'too_many_connections' } } });
-        expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
-        // Another client still gets in, and a closed connection frees its place.
-        const others = [await joinFrom('127.0.0.7', room), await joinFrom('127.0.0.7', room)];
-        await mine.pop()!.close();
-        await expectEventually(async () => {
-          try {
-            mine.push(await joinFrom('127.0.0.6', room));
-            return true;
-          } catch {
-            return false;
-          }
+      if (can.handshakeTimeout)
+        it('drops connections that send no whole request within HANDSHAKE_TIMEOUT_MS', async () => {
+          const port = Number(new URL(limited.baseUrl).port);
+          const closed = (socket: ReturnType<typeof connect>) => new Promise((resolve) => socket.once('close', resolve));
+          const member = await joinFrom('127.0.0.10', uniqueRoom());
+          const silent = connect(port, '127.0.0.1').on('error', () => {});
+          const trickle = connect(port, '127.0.0.1').on('error', () => {});
+          trickle.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
+          // One header byte every 100 ms, at most for 20 s: a client that never finishes.
+          const timer = setInterval(() => trickle.writable && trickle.write('X'), 100);
+          const stopAt = setTimeout(() => clearInterval(timer), 20_000);
+          await Promise.all([closed(silent), closed(trickle)]);
+          clearInterval(timer);
+          clearTimeout(stopAt);
+          expect((await getJson('/healthz', limited)).status).toBe(200);
+          // An open WebSocket is no handshake: it outlives the timeout.
+          await member.roundTrip();
+          await member.close();
         });
-        // Six open: the server is full for everyone.
-        others.push(await joinFrom('127.0.0.8', room));
-        const full = await TestClient.refused(limited.wsUrl(`/ws/${room}`), { localAddress: '127.0.0.9' });
-        expect(full).toMatchObject({ status: 503, body: { error: { code: 'server_full' } } });
-        expect(Number(full.headers['retry-after'])).toBeGreaterThan(0);
-        for (const client of [...mine, ...others]) await client.close();
-      });
+
+      if (can.connectionCaps)
+        it('caps open connections per client (429) and in all (503), before the upgrade', async () => {
+          const room = uniqueRoom();
+          const mine = [];
+          for (let i = 0; i < 3; i++) mine.push(await joinFrom('127.0.0.6', room));
+          const refused = await TestClient.refused(limited.wsUrl(`/ws/${room}`), { localAddress: '127.0.0.6' });
+          expect(refused).toMatchObject({ status: 429, body: { error: { code: 'too_many_connections' } } });
+          expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+          // Another client still gets in, and a closed connection frees its place.
+          const others = [await joinFrom('127.0.0.7', room), await joinFrom('127.0.0.7', room)];
+          await mine.pop()!.close();
+          await expectEventually(async () => {
+            try {
+              mine.push(await joinFrom('127.0.0.6', room));
+              return true;
+            } catch {
+              return false;
+            }
+          });
+          // Six open: the server is full for everyone.
+          others.push(await joinFrom('127.0.0.8', room));
+          const full = await TestClient.refused(limited.wsUrl(`/ws/${room}`), { localAddress: '127.0.0.9' });
+          expect(full).toMatchObject({ status: 503, body: { error: { code: 'server_full' } } });
+          expect(Number(full.headers['retry-after'])).toBeGreaterThan(0);
+          for (const client of [...mine, ...others]) await client.close();
+        });
     });
 
-    if (can.survivesDescriptorLimit) it('keeps serving its members at the file-descriptor limit, and recovers', async () => {
-      const tight = await startServer({ runtime, env: storageEnv, fileLimit: 128 });
-      const port = Number(new URL(tight.baseUrl).port);
-      const flood: ReturnType<typeof connect>[] = [];
-      try {
-        const room = uniqueRoom();
-        const member = await TestClient.join(tight.wsUrl(`/ws/${room}`));
-        // More bare connections than the process may have descriptors: the kernel takes
-        // them all; the server cannot accept them all.
-        await Promise.all(
-          Array.from({ length: 300 }, () => {
-            const socket = connect(port, '127.0.0.1').on('error', () => {});
-            flood.push(socket);
-            return new Promise((resolve) => socket.once('connect', resolve).once('close', resolve));
-          }),
-        );
-        expect((await post(member, 'at the limit')).text).toBe('at the limit');
-        for (const socket of flood) socket.destroy();
-        // Newcomers get in again, retrying as the page does (an attempt may be reset).
-        let late: TestClient | undefined;
-        await expectEventually(async () => {
-          late = await TestClient.join(tight.wsUrl(`/ws/${room}`)).catch(() => undefined);
-          return late !== undefined;
-        });
-        expect(late!.welcome.history.map((m: Frame) => m.text)).toEqual(['at the limit']);
-        expect((await fetch(`${tight.baseUrl}/healthz`)).ok).toBe(true);
-        await Promise.all([member.close(), late!.close()]);
-      } finally {
-        for (const socket of flood) socket.destroy();
-        await tight.stop();
-      }
-    });
+    if (can.survivesDescriptorLimit)
+      it('keeps serving its members at the file-descriptor limit, and recovers', async () => {
+        const tight = await startServer({ runtime, env: storageEnv, fileLimit: 128 });
+        const port = Number(new URL(tight.baseUrl).port);
+        const flood: ReturnType<typeof connect>[] = [];
+        try {
+          const room = uniqueRoom();
+          const member = await TestClient.join(tight.wsUrl(`/ws/${room}`));
+          // More bare connections than the process may have descriptors: the kernel takes
+          // them all; the server cannot accept them all.
+          await Promise.all(
+            Array.from({ length: 300 }, () => {
+              const socket = connect(port, '127.0.0.1').on('error', () => {});
+              flood.push(socket);
+              return new Promise((resolve) => socket.once('connect', resolve).once('close', resolve));
+            }),
+          );
+          expect((await post(member, 'at the limit')).text).toBe('at the limit');
+          for (const socket of flood) socket.destroy();
+          // Newcomers get in again, retrying as the page does (an attempt may be reset).
+          let late: TestClient | undefined;
+          await expectEventually(async () => {
+            late = await TestClient.join(tight.wsUrl(`/ws/${room}`)).catch(() => undefined);
+            return late !== undefined;
+          });
+          expect(late!.welcome.history.map((m: Frame) => m.text)).toEqual(['at the limit']);
+          expect((await fetch(`${tight.baseUrl}/healthz`)).ok).toBe(true);
+          await Promise.all([member.close(), late!.close()]);
+        } finally {
+          for (const socket of flood) socket.destroy();
+          await tight.stop();
+        }
+      });
 
     describe('logs', () => {
       it('writes one JSON line per open and close, without message text', async () => {
@@ -1177,7 +1181,7 @@ export function describeConformance(
       }
     });
 
-        it('still serves after all of the above', async () => {
+    it('still serves after all of the above', async () => {
       await expectServing(server);
       await expectServing(bulk);
     });

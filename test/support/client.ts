@@ -28,9 +28,7 @@ export class TestClient {
 
   private constructor(socket: WebSocket) {
     this.socket = socket;
-    this.closed = new Promise((resolve) =>
-      socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
-    );
+    this.closed = new Promise((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
     socket.on('message', (data, isBinary) => {
       this.frames.push(isBinary ? { type: '<binary>' } : JSON.parse(data.toString()));
       for (const wake of this.waiters) wake();
@@ -54,9 +52,7 @@ export class TestClient {
     const client = new TestClient(socket);
     return new Promise((resolve, reject) => {
       socket.once('open', () => resolve(client));
-      socket.once('unexpected-response', (_request, response) =>
-        reject(new Error(`upgrade refused with ${response.statusCode}`)),
-      );
+      socket.once('unexpected-response', (_request, response) => reject(new Error(`upgrade refused with ${response.statusCode}`)));
       socket.once('error', reject);
     });
   }
@@ -72,9 +68,7 @@ export class TestClient {
       socket.once('unexpected-response', (_request, response) => {
         let body = '';
         response.on('data', (chunk: Buffer) => (body += chunk));
-        response.on('end', () =>
-          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: JSON.parse(body) }),
-        );
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: JSON.parse(body) }));
       });
       socket.once('error', () => {});
     });

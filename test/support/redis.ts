@@ -54,9 +54,15 @@ export async function startRedis(options: RedisOptions = {}): Promise<RunningRed
   const dir = mkdtempSync(join(tmpdir(), 'edgechat-redis-'));
   const url = `redis://127.0.0.1:${port}`;
   const args = [
-    '--bind', '127.0.0.1', '--port', String(port), '--dir', dir,
+    '--bind',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--dir',
+    dir,
     // No RDB snapshots: with appendonly no, nothing is ever written to `dir`.
-    '--save', '',
+    '--save',
+    '',
     ...(options.appendonly ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
   ];
   const readyMs = options.readyTimeoutMs ?? 10_000;
@@ -102,7 +108,9 @@ export async function startRedis(options: RedisOptions = {}): Promise<RunningRed
         output += `\nspawn redis-server failed: ${error.message} (.ci/run installs Debian's redis-server)`;
         resolve();
       });
-    }).then(() => void (running = false));
+    }).then(() => {
+      running = false;
+    });
     current = { child, exited };
     // Ready once it answers PING: listening, and done loading the AOF (until then PING
     // gets a LOADING error).

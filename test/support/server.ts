@@ -36,10 +36,21 @@ const commands: Record<RuntimeName, (env: Record<string, string>) => string[]> =
   // wrangler dev on workerd, offline (no telemetry, update check or Request.cf download), the
   // test's variables as --var, and the Durable Objects' storage in DATA_DIR.
   workers: ({ PORT, HOST, DATA_DIR, ...vars }) => [
-    'env', 'WRANGLER_SEND_METRICS=false', 'WRANGLER_HIDE_BANNER=true', 'CLOUDFLARE_CF_FETCH_ENABLED=false',
-    process.execPath, 'node_modules/wrangler/bin/wrangler.js', 'dev', '--port', PORT!, '--ip', HOST!,
-    '--inspector-port', '0',
-    '--persist-to', DATA_DIR!,
+    'env',
+    'WRANGLER_SEND_METRICS=false',
+    'WRANGLER_HIDE_BANNER=true',
+    'CLOUDFLARE_CF_FETCH_ENABLED=false',
+    process.execPath,
+    'node_modules/wrangler/bin/wrangler.js',
+    'dev',
+    '--port',
+    PORT!,
+    '--ip',
+    HOST!,
+    '--inspector-port',
+    '0',
+    '--persist-to',
+    DATA_DIR!,
     ...Object.entries(vars).flatMap(([key, value]) => ['--var', `${key}:${value}`]),
   ],
 };
@@ -143,10 +154,7 @@ export interface Launched {
  * caller's variables), its own process group, output collected, and ready once /healthz
  * answers.
  */
-export async function launch(
-  command: (env: Record<string, string>) => string[],
-  options: LaunchOptions,
-): Promise<Launched> {
+export async function launch(command: (env: Record<string, string>) => string[], options: LaunchOptions): Promise<Launched> {
   const port = options.port ?? (await freePort());
   const scratch = mkdtempSync(join(tmpdir(), `edgechat-${options.name}-`));
   const env = { DATA_DIR: scratch, ...options.env, PORT: String(port), HOST: '127.0.0.1' };

@@ -39,7 +39,6 @@ export interface RoomNamespace {
   get(id: unknown): { fetch(input: string, init?: RequestInit): Promise<Response> };
 }
 
-
 /** What the Worker asks of a room's object, with arguments the Worker has already validated. */
 export type RoomCall =
   | { op: 'info' }
@@ -290,7 +289,8 @@ function isSendableCloseCode(code: number): boolean {
 function objectSql(storage: DurableObjectStorage): SqlDriver {
   return {
     exec: (query) => void storage.sql.exec(query),
-    query: <Row extends Record<string, SqlValue>>(query: string, ...params: SqlValue[]) => storage.sql.exec<Row>(query, ...params).toArray(),
+    query: <Row extends Record<string, SqlValue>>(query: string, ...params: SqlValue[]) =>
+      storage.sql.exec<Row>(query, ...params).toArray(),
     transaction: (work) => storage.transactionSync(work),
   };
 }
