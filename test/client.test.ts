@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sign } from 'hono/jwt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ChatClient, type ClientOptions, type Status } from '../static/client.js';
+import { ChatClient, type ClientOptions, nameProblem, type RequestError, roomProblem, type Status } from '../static/client.js';
+import { TestClient } from './support/client.ts';
 import { startRedis, type RunningRedis } from './support/redis.ts';
 import { freePort, startServer, type RunningServer, type RuntimeName } from './support/server.ts';
 
@@ -230,6 +231,132 @@ for (const runtime of ['node', 'deno', 'bun'] as const)
       }
     });
   });
+
+describe('what the client checks before it connects', () => {
+  it('knows the names the server would refuse, and will not connect with one', () => {
+    expect(roomProblem('Lobby')).toBeUndefined();
+    expect(roomProblem('-lobby')).toMatch(/^must be 1-64 characters/);
+    expect(nameProblem('  Zoë  ')).toBeUndefined();
+    expect(nameProblem(' ')).toBe('must not be empty');
+    expect(nameProblem('x'.repeat(33))).toBe('must be at most 32 characters');
+    expect(nameProblem('a\nb')).toBe('must not contain control characters');
+    expect(nameProblem('\u202Eevil')).toBe('must not contain bidirectional overrides or isolates');
+    expect(nameProblem('\u200B\u2800')).toBe('must contain a visible character');
+    // Either would be refused at the handshake, and retried for ever.
+    expect(() => new ChatClient({ url: 'http://127.0.0.1:9', room: 'no room' })).toThrow(RangeError);
+    expect(() => new ChatClient({ url: 'http://127.0.0.1:9', room: 'lobby', name: ' ' })).toThrow(RangeError);
+  });
+});
+
+describe('the client asking the server for more than messages, on node', { timeout: 60_000 }, () => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    server = await startServer({ env: { ...ENV, STORAGE: 'memory' } });
+  });
+  afterAll(() => server?.stop());
+
+  /** A token for `sub` (each test its own, so that none shares another's message budget). */
+  const token = (sub: string, claims: { name?: string; role?: 'moderator' } = {}) =>
+    sign({ sub, ...claims, exp: Math.floor(Date.now() / 1000) + 600 }, SECRET, 'HS256');
+
+  it('sends under the cid the app gives, and refuses one already waiting', async () => {
+    const ann = connect({ url: server.baseUrl, room: uniqueRoom(), name: 'ann' });
+    const cids: (string | undefined)[] = [];
+    ann.on('message', (message) => cids.push(message.cid));
+    const first = ann.send('first', { cid: 'app-1' });
+    await expect(ann.send('again', { cid: 'app-1' })).rejects.toThrow(RangeError);
+    expect((await first).cid).toBe('app-1');
+    expect(cids).toEqual(['app-1']);
+  });
+
+  it('puts the old name back when a rename is refused, and says the error answers the rename', async () => {
+    const kim = connect({ url: server.baseUrl, room: uniqueRoom(), token: await token('kim', { name: 'Kim' }) });
+    await reaches(kim, 'open');
+    const errors: RequestError[] = [];
+    kim.on('error', (error) => errors.push(error));
+    expect(kim.rename(' Other ')).toBe(true);
+    expect(kim.me?.name).toBe('Other'); // at once: the server tells only the others
+    await until(() => errors.length === 1, 'the refusal');
+    expect(errors[0]).toMatchObject({ code: 'forbidden', request: { type: 'rename', name: 'Other' } });
+    expect(kim.me?.name).toBe('Kim');
+    expect(kim.members.get(kim.me!.id)?.name).toBe('Kim');
+    expect(() => kim.rename('\u202Eevil')).toThrow(RangeError);
+  });
+
+  it('says which delete or kick an error refuses, after others were done', async () => {
+    const mia = connect({ url: server.baseUrl, room: uniqueRoom(), token: await token('mia', { role: 'moderator' }) });
+    await reaches(mia, 'open');
+    const stored = await mia.send('to be deleted');
+    const errors: RequestError[] = [];
+    mia.on('error', (error) => errors.push(error));
+    const deleted: number[] = [];
+    mia.on('deleted', (event) => deleted.push(event.seq));
+    mia.deleteMessage(stored.seq);
+    mia.deleteMessage(stored.seq + 1000);
+    mia.kick('u_nobody');
+    await until(() => errors.length === 2, 'two refusals');
+    expect(deleted).toEqual([stored.seq]);
+    expect(errors).toMatchObject([
+      { code: 'not_found', request: { type: 'delete', seq: stored.seq + 1000 } },
+      { code: 'not_found', request: { type: 'kick', member: 'u_nobody' } },
+    ]);
+  });
+
+  it('comes back with open() after a kick, resuming; after a ban it says so rather than retry', async () => {
+    const room = uniqueRoom();
+    const mod = connect({ url: server.baseUrl, room, token: await token('mod', { role: 'moderator' }) });
+    const lee = connect({ url: server.baseUrl, room, token: await token('lee', { name: 'Lee' }) });
+    const leeHeard = heard(lee);
+    const resets: unknown[] = [];
+    lee.on('reset', (welcome) => resets.push(welcome));
+    await Promise.all([reaches(mod, 'open'), reaches(lee, 'open')]);
+
+    expect(mod.kick(lee.me!.id)).toBe(true);
+    expect(await reaches(lee, 'closed')).toMatchObject({ code: 1008, reason: 'kicked' });
+    await mod.send('while lee was out');
+    lee.open();
+    await reaches(lee, 'open');
+    await until(() => leeHeard.includes('while lee was out'), 'lee hears what was missed');
+    expect(resets).toEqual([]);
+
+    const states: string[] = [];
+    lee.on('status', (status) => states.push(status.state));
+    mod.kick(lee.me!.id, { banSeconds: 60 });
+    await reaches(lee, 'closed');
+    lee.open();
+    expect(await reaches(lee, 'closed')).toMatchObject({ code: 4403, reason: 'banned' });
+    expect(states).toEqual(['closed', 'connecting', 'closed']);
+  });
+
+  it('types at most one frame every few seconds, the last word on time, however messages come between', async () => {
+    const room = uniqueRoom();
+    const ann = connect({ url: server.baseUrl, room, name: 'ann' });
+    await reaches(ann, 'open');
+    const observer = await TestClient.join(server.wsUrl(`/ws/${room}?name=observer`));
+    try {
+      const typing = (frame: { type: string }) => frame.type === 'typing';
+      ann.typing(true);
+      const first = await observer.next(typing);
+      const firstAt = Date.now();
+      expect(first).toMatchObject({ active: true });
+      for (const text of ['one', 'two']) {
+        ann.typing(true); // held back: one went out just now
+        await ann.send(text);
+        ann.typing(false); // nothing to stop: the message already did, for the others
+      }
+      ann.typing(true);
+      // Held back until the few seconds are up, then sent: the others do see it again.
+      expect(await observer.next(typing)).toMatchObject({ active: true });
+      expect(Date.now() - firstAt).toBeGreaterThanOrEqual(2_900);
+      ann.typing(false);
+      expect(await observer.next(typing)).toMatchObject({ active: false });
+      expect(observer.seen(typing)).toHaveLength(3);
+      expect(observer.seen('message').map((message) => message.text)).toEqual(['one', 'two']);
+    } finally {
+      await observer.close();
+    }
+  });
+});
 
 describe('the client across a Redis cluster', { timeout: 90_000 }, () => {
   let redis: RunningRedis;
