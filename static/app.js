@@ -1,38 +1,45 @@
-// edgechat browser client for protocol v1.1. Plain ES module, no build step.
-// User-supplied strings (names, message text) are only ever inserted with textContent,
-// each in an element of its own that isolates its direction (<bdi>, or unicode-bidi:
-// isolate in style.css), so that no right-to-left name can reorder the text around it.
+// The chat page: the view, and nothing else. Connecting, resuming, the send queue, rate
+// limits, typing throttles, paging back and the protocol's rules are the client library's
+// (client.js); this script draws what it reports and hands it what the user does.
+// User-supplied strings (names, message text) are only ever inserted as text, each in an
+// element of its own that isolates its direction (<bdi>, or unicode-bidi: isolate in
+// style.css), so that no right-to-left name can reorder the text around it.
+import { ChatClient, nameProblem, roomProblem } from './client.js';
 
 const NAME_KEY = 'edgechat:name';
 const TOKEN_KEY = 'edgechat:token';
-const ROOM_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-const ROOM_RULE = 'Room names are 1–64 characters of a–z, 0–9, "_" or "-", starting with a letter or digit.';
-const CONTROL_CHARACTER = /\p{Cc}/u;
+const BACKOFF = { initialMs: 500, maxMs: 15_000 };
 const TYPING_IDLE_MS = 3000; // stop announcing our own typing after this much quiet
 const TYPING_STALE_MS = 6000; // forget someone else's typing after this long without news
-const BACKOFF_BASE_MS = 500;
-const BACKOFF_CAP_MS = 15000;
-const NO_RETRY_CODES = new Set([1008, 1009]); // protocol: "do not retry the same thing"
 const SCROLL_SLACK_PX = 40; // "at the bottom" tolerance, so sub-pixel offsets still count
-// Older messages asked for at a time (the server caps it at its HISTORY_LIMIT).
-const OLDER_PAGE_SIZE = 50;
+const OLDER_PAGE_SIZE = 50; // older messages asked for at a time (the server caps it)
+const REJOIN_GRACE_MS = 30_000; // after a reconnect, members coming back within this are not news
 const GAP_TEXT = 'Some messages may be missing here';
 const OLDER_FAILED_TEXT = 'Could not load older messages. Press "Load older messages" to try again.';
 const BAN_SECONDS = 600; // "Ban" keeps a kicked member out this long
 const KICKED_TEXT = 'A moderator removed you from this room.';
+const EXPIRED_TEXT = 'Your session has expired. Sign in again in the app that sent you here.';
+// Links are made of http and https addresses only; bidi controls never belong to one.
+const URL_CANDIDATE = /\bhttps?:\/\/[^\s<>"\u202A-\u202E\u2066-\u2069]+/giu;
 
 const $ = (id) => document.getElementById(id);
 const ui = {
+  bar: document.querySelector('.bar'),
+  settingsToggle: $('settings-toggle'),
+  roomTitle: $('room-title'),
   roomForm: $('room-form'),
   room: $('room'),
   roomError: $('room-error'),
   nameForm: $('name-form'),
   name: $('name'),
+  nameError: $('name-error'),
   you: $('you'),
   status: $('status'),
+  countdown: $('countdown'),
   open: $('open'),
   close: $('close'),
   messages: $('messages'),
+  jump: $('jump'),
   members: $('members'),
   membersHeading: $('members-heading'),
   memberCount: $('member-count'),
@@ -44,66 +51,46 @@ const ui = {
 
 const state = {
   room: '',
-  socket: null,
+  /** @type {ChatClient | null} */
+  client: null,
+  /** Stops listening to the client's events (before it is replaced). */
+  stopListening: [],
   /** The token, when sessionStorage cannot keep it. */
   token: null,
-  /** Our name before a rename the server may still refuse. */
-  nameBefore: null,
-  /**
-   * The last request the server may refuse as forbidden or not_found (rename, delete,
-   * kick), so an error without a cid can be told as what it refuses.
-   */
-  lastAsk: null,
-  /** The room a moderator removed us from: a refusal there is likely a ban. */
-  kickedFrom: null,
-  /** Set when the user pressed Close (or a 1008/1009 close): no automatic reconnect. */
-  stopped: false,
-  attempt: 0,
-  reconnectTimer: 0,
+  /** What the status says: connecting, connected, reconnecting or closed. */
+  phase: 'connecting',
   countdownTimer: 0,
-  /** Resume point: the epoch from the last welcome and the last seq seen. */
-  epoch: null,
-  lastSeq: null,
-  me: null,
-  /** Every member id this page has had, so our messages stay "own" across reconnects. */
+  /** The last close was a kick: a refusal now is most likely a ban. */
+  kicked: false,
+  /** Every member id this page has had (a guest gets a new one per connection). */
   ownIds: new Set(),
   /** `epoch:seq` of every message shown: seqs restart when the epoch changes. */
   shown: new Set(),
   /** The oldest message shown ({ epoch, seq }), where scroll-back continues from. */
   oldest: null,
-  /** Scroll-back: a page request is in flight / the server has nothing older to give. */
   loadingOlder: false,
-  olderEnded: false,
   /** The last page request failed: only the button retries, not scrolling. */
   olderFailed: false,
-  /** Bumped when the list is emptied, so a page that arrives afterwards is dropped. */
-  timeline: 0,
-  members: new Map(),
-  memberCount: 0,
-  typers: new Map(),
-  typingActive: false,
-  typingIdleTimer: 0,
-  cidCounter: 0,
-  /** Texts sent but not yet acknowledged, by cid, so a refused message can be restored. */
-  pending: new Map(),
+  /** The first welcome's history is in: what arrives after it may be unread. */
+  settled: false,
+  /** Messages from others that arrived while the page was hidden or scrolled up. */
+  unread: 0,
   /** Whether the reader is at the bottom of the list (updated on scroll). */
   pinned: true,
+  memberCount: 0,
+  /** Names of the others when the connection last dropped. */
+  namesBeforeDrop: [],
+  /** Names that left with our connection: their joins after our reconnect are not news. */
+  expectedBack: new Set(),
+  expectedTimer: 0,
+  typers: new Map(),
+  typingIdleTimer: 0,
+  /** The saved name before a rename the server may still refuse. */
+  savedNameBefore: null,
   noticeTimer: 0,
 };
 
-// ---------- validation ----------
-
-function normalizeRoom(raw) {
-  return raw.trim().toLowerCase();
-}
-
-function nameProblem(name) {
-  const length = [...name].length; // the server counts code points
-  if (length < 1) return 'Enter a name.';
-  if (length > 32) return 'Names are at most 32 characters.';
-  if (CONTROL_CHARACTER.test(name)) return 'Names cannot contain control characters.';
-  return null;
-}
+// ---------- storage ----------
 
 function savedName() {
   try {
@@ -111,6 +98,20 @@ function savedName() {
   } catch {
     return null; // storage can be disabled (privacy modes); fall back to a guest name
   }
+}
+
+function rememberName(name) {
+  try {
+    if (name === null) localStorage.removeItem(NAME_KEY);
+    else localStorage.setItem(NAME_KEY, name);
+  } catch {
+    // Not persisted, but the client still uses it for this session's connections.
+  }
+}
+
+/** The name, unless the server would refuse it (and the client with it). */
+function usable(name) {
+  return name && !nameProblem(name) ? name : undefined;
 }
 
 /**
@@ -136,248 +137,172 @@ function savedToken() {
   }
 }
 
-/** Headers for the HTTP API: the token, when there is one. */
-function authHeaders() {
-  const token = savedToken();
-  return token ? { Authorization: `Bearer ${token}` } : {};
+// ---------- the connection ----------
+
+function connect() {
+  // A guest keeps its name in the next room too.
+  const name = usable(savedName()) ?? usable(state.client?.me?.name);
+  detachClient();
+  const client = new ChatClient({ url: location.origin, room: state.room, name, token: savedToken() ?? undefined, backoff: BACKOFF });
+  state.client = client;
+  state.phase = 'connecting';
+  state.settled = false;
+  state.stopListening = [
+    client.on('status', onStatus),
+    client.on('welcome', onWelcome),
+    client.on('reset', appendGapDivider),
+    client.on('message', onMessage),
+    client.on('presence', onPresence),
+    client.on('typing', onTyping),
+    client.on('deleted', onDeleted),
+    client.on('error', onRequestError),
+  ];
+  onStatus(client.status); // the first one came before anyone listened
 }
 
-function saveName(name) {
-  try {
-    localStorage.setItem(NAME_KEY, name);
-  } catch {
-    // Not persisted, but still used for this session's connections.
-  }
+function detachClient() {
+  for (const stop of state.stopListening) stop();
+  state.stopListening = [];
+  state.client?.close();
+  state.client = null;
 }
 
-// ---------- status and notices ----------
+/** Open: again after a close, or at once instead of waiting out the backoff. */
+function openConnection() {
+  if (state.client) state.client.open();
+  else ui.roomForm.requestSubmit(); // no room joined yet: the form says why
+}
 
-function setStatus(text, phase) {
-  ui.status.textContent = text;
+function onStatus(status) {
+  const phase = phaseOf(status);
+  if (state.phase === 'connected' && phase !== 'connected') state.namesBeforeDrop = otherNames();
+  if (phase !== 'connected') clearTypers(); // nobody's typing is known while away
+  state.phase = phase;
+  renderPhase(phase);
+  renderCountdown(status);
+  if (status.state === 'open') settle();
+  if (status.state === 'closed') explainClose(status);
+  if (status.state === 'reconnecting' && status.reason === 'room_full') showNotice('This room is full. Retrying…');
+}
+
+function phaseOf(status) {
+  if (status.state === 'open') return 'connected';
+  if (status.state === 'closed' || status.state === 'reconnecting') return status.state;
+  // One more try while reconnecting is still "reconnecting": the live region stays quiet.
+  return state.phase === 'reconnecting' ? 'reconnecting' : 'connecting';
+}
+
+/** The history of a welcome is in: scroll-back can go on from it, and news is news. */
+function settle() {
+  state.settled = true;
+  renderOlder();
+}
+
+function renderPhase(phase) {
+  // Only a change is written: writing the same words again would announce them again.
+  if (ui.status.textContent !== phase) ui.status.textContent = phase;
   document.body.dataset.state = phase;
-  ui.open.disabled = phase === 'connecting' || phase === 'connected';
-  ui.close.disabled = phase === 'closed';
+  const focusWasOn = document.activeElement;
+  ui.open.hidden = phase !== 'closed';
+  ui.close.hidden = phase === 'closed';
+  if (focusWasOn === ui.close && ui.close.hidden) ui.open.focus();
+  if (focusWasOn === ui.open && ui.open.hidden) ui.close.focus();
   // Moderation acts on the live room only; disabled also says so next to a stale list.
   for (const button of document.querySelectorAll('.moderate')) button.disabled = phase !== 'connected';
 }
 
-function showNotice(text, clearAfterMs) {
-  clearTimeout(state.noticeTimer);
-  ui.notice.textContent = text;
-  if (clearAfterMs) state.noticeTimer = setTimeout(clearNotice, clearAfterMs);
-}
-
-function clearNotice() {
-  clearTimeout(state.noticeTimer);
-  ui.notice.textContent = '';
-}
-
-function showRoomError(text) {
-  ui.roomError.textContent = text;
-  ui.roomError.hidden = !text;
-  ui.room.setAttribute('aria-invalid', text ? 'true' : 'false');
-}
-
-// ---------- connection ----------
-
-function socketUrl(resuming) {
-  const params = new URLSearchParams();
-  const name = savedName();
-  // A saved name the server would refuse (HTTP 400) would only loop the backoff.
-  if (name && !nameProblem(name.trim())) params.set('name', name);
-  if (resuming) {
-    params.set('since', String(state.lastSeq));
-    params.set('epoch', state.epoch);
-  }
-  const token = savedToken();
-  if (token) params.set('token', token);
-  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  const query = params.toString() ? `?${params}` : '';
-  return `${scheme}://${location.host}/ws/${state.room}${query}`;
-}
-
-function connect() {
-  cancelReconnect();
-  if (state.socket) return;
-  if (!ROOM_PATTERN.test(state.room)) {
-    showRoomError(ROOM_RULE);
-    setStatus('closed', 'closed');
-    return;
-  }
-  state.stopped = false;
-  setStatus('connecting', 'connecting');
-  const resuming = state.lastSeq !== null && state.epoch !== null;
-  const socket = new WebSocket(socketUrl(resuming));
-  state.socket = socket;
-  let opened = false;
-  socket.addEventListener('open', () => (opened = true));
-  // Handlers ignore events from a socket we have already replaced (room switch).
-  socket.addEventListener('message', (event) => {
-    if (state.socket === socket) handleFrame(event.data, resuming);
-  });
-  socket.addEventListener('close', (event) => {
-    if (state.socket === socket) handleClose(event, opened);
-  });
-}
-
-/** Closes the current socket without triggering a reconnect. */
-function disconnect() {
-  cancelReconnect();
-  stopOwnTyping();
-  state.stopped = true;
-  const socket = state.socket;
-  state.socket = null;
-  if (socket) socket.close(1000, 'client closed');
-  clearTypers();
-  setStatus('closed', 'closed');
-}
-
-function handleClose(event, opened) {
-  state.socket = null;
-  state.typingActive = false;
-  clearTypers();
-  if (state.stopped) {
-    setStatus('closed', 'closed');
-  } else if (event.code === 1008 && event.reason === 'kicked') {
-    // 1008: not retried, or a ban would only be met by a reconnect loop.
-    state.stopped = true;
-    state.kickedFrom = state.room;
-    setStatus('closed', 'closed');
-    showNotice(KICKED_TEXT);
-  } else if (event.code === 1008 && event.reason === 'token_expired') {
-    state.stopped = true;
-    setStatus('closed', 'closed');
-    showNotice('Your session has expired. Sign in again in the app that sent you here.');
-  } else if (NO_RETRY_CODES.has(event.code)) {
-    state.stopped = true;
-    setStatus('closed', 'closed');
-    const why = event.code === 1009 ? 'a message was too large' : 'too many messages were refused';
-    showNotice(`The server closed the connection because ${why}. Press Open to reconnect.`);
-  } else if (!opened) {
-    // Refused before it opened: a browser does not say why, so the room is asked.
-    void explainRefusal();
-  } else {
-    if (event.code === 1013 && event.reason === 'room_full') showNotice('This room is full. Retrying…');
-    scheduleReconnect();
-  }
-}
-
-/**
- * After a connection refused before it opened: a 401 or 403 for this room is shown as
- * what it means, and not retried; anything else (the server restarting) is retried.
- */
-async function explainRefusal() {
-  let refusal = null;
-  let answered = false;
-  try {
-    const response = await fetch(`/api/rooms/${state.room}`, { headers: authHeaders() });
-    answered = true;
-    if (response.status === 401 || response.status === 403) refusal = { status: response.status, ...(await response.json()).error };
-  } catch {
-    // the server is away: retry below
-  }
-  // The room answers a banned member (bans are checked on the WebSocket only): after a
-  // kick, a socket refused by a server that is up is most likely a ban, not retried.
-  if (!refusal && answered && state.kickedFrom === state.room) refusal = { status: 403, code: 'banned' };
-  if (!refusal) return scheduleReconnect();
-  state.stopped = true;
-  setStatus('closed', 'closed');
-  const hasToken = Boolean(savedToken());
-  if (refusal.status === 403) {
-    const banned = state.kickedFrom === state.room
-      ? `${KICKED_TEXT} You cannot rejoin it yet: you may be banned for a while.`
-      : 'You are banned from this room.';
-    showNotice(refusal.code === 'banned' ? banned : 'This room is private, and your account may not enter it.');
-  } else if (hasToken && /expired/.test(refusal.message ?? '')) {
-    showNotice('Your session has expired. Sign in again in the app that sent you here.');
-  } else {
-    showNotice(hasToken ? 'Your sign-in was not accepted here.' : 'This room is private. Open it from the app that invited you.');
-  }
-}
-
-function backoffDelay(attempt) {
-  // Equal jitter: half the exponential step is fixed, half random, so clients that
-  // were dropped together do not all come back at the same instant.
-  const step = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
-  return step / 2 + Math.random() * (step / 2);
-}
-
-function scheduleReconnect() {
-  const due = Date.now() + backoffDelay(state.attempt);
-  state.attempt += 1;
+/** "in 3s" beside the status while a reconnect waits; outside the live region, so silent. */
+function renderCountdown(status) {
+  clearInterval(state.countdownTimer);
+  ui.countdown.textContent = '';
+  if (status.state !== 'reconnecting') return;
+  const due = Date.now() + status.inMs;
   const tick = () => {
-    const seconds = Math.max(1, Math.ceil((due - Date.now()) / 1000));
-    setStatus(`reconnecting in ${seconds}s`, 'reconnecting');
+    const text = ` in ${Math.max(1, Math.ceil((due - Date.now()) / 1000))}s`;
+    if (ui.countdown.textContent !== text) ui.countdown.textContent = text;
   };
   tick();
   state.countdownTimer = setInterval(tick, 250);
-  state.reconnectTimer = setTimeout(connect, due - Date.now());
 }
 
-function cancelReconnect() {
-  clearTimeout(state.reconnectTimer);
-  clearInterval(state.countdownTimer);
-}
-
-function send(frame) {
-  if (state.socket?.readyState !== WebSocket.OPEN) return false;
-  state.socket.send(JSON.stringify(frame));
-  return true;
-}
-
-// ---------- inbound frames ----------
-
-function handleFrame(data, resuming) {
-  let frame;
-  try {
-    frame = JSON.parse(data);
-  } catch {
-    return; // not protocol v1; nothing sensible to show
+/** Says why the client stopped, unless the user closed it. */
+function explainClose({ code, reason, message }) {
+  if (reason === 'client_closed') return;
+  if (reason === 'kicked') {
+    state.kicked = true;
+    return showNotice(KICKED_TEXT);
   }
-  switch (frame?.type) {
-    case 'welcome': return onWelcome(frame, resuming);
-    case 'message': return onMessage(frame);
-    case 'presence': return onPresence(frame);
-    case 'typing': return onTyping(frame);
-    case 'deleted': return onDeleted(frame);
-    case 'error': return onError(frame);
+  if (reason === 'token_expired') return showNotice(EXPIRED_TEXT);
+  if (reason === 'banned') {
+    return showNotice(
+      state.kicked
+        ? `${KICKED_TEXT} You cannot rejoin it yet: you may be banned for a while.`
+        : 'You are banned from this room for a while.',
+    );
   }
+  if (code === 4403) return showNotice('This room is private, and your account may not enter it.');
+  if (code === 4401) return showNotice(refusedTokenText(message));
+  const why =
+    code === 1009
+      ? 'because a message was too large'
+      : reason === 'flooding'
+        ? 'because too many messages were refused'
+        : `(${reason || code})`;
+  showNotice(`The server closed the connection ${why}. Press Open to reconnect.`);
 }
 
-function onWelcome(welcome, resuming) {
-  state.attempt = 0;
-  state.kickedFrom = null;
-  state.me = welcome.you;
+function refusedTokenText(message) {
+  if (!savedToken()) return 'This room is private. Open it from the app that invited you.';
+  return /expired/.test(message ?? '') ? EXPIRED_TEXT : 'Your sign-in was not accepted here.';
+}
+
+// ---------- what the client reports ----------
+
+function onWelcome(welcome) {
+  state.kicked = false;
   state.ownIds.add(welcome.you.id);
-  // A resume the server could not fill is a fresh start, but what the reader already saw
-  // stays: a divider marks where messages may be missing, so the gap is never silent.
-  if (resuming && welcome.recovered !== true) appendGapDivider();
-  state.epoch = welcome.epoch;
-  state.lastSeq = welcome.seq;
+  expectBack(welcome.members);
   // The role or the epoch may have changed: Delete only where it would delete that message.
   syncDeleteButtons();
-  // Seqs of the same epoch already shown are skipped; after an epoch change none match.
-  welcome.history.forEach(appendMessage);
-  renderOlder(); // a new epoch cannot page further back into the old one shown above
-  state.members = new Map(welcome.members.map((m) => [m.id, m.name]));
   renderMembers(welcome.members.length);
   renderYou();
   clearNotice();
-  setStatus('connected', 'connected');
+}
+
+/**
+ * After a reconnect, those who were here before and are not back yet will be (a restart
+ * drops everyone): their joins are not news, for a little while.
+ */
+function expectBack(members) {
+  const present = new Set(members.map((member) => member.name));
+  state.expectedBack = new Set(state.namesBeforeDrop.filter((name) => !present.has(name)));
+  state.namesBeforeDrop = [];
+  clearTimeout(state.expectedTimer);
+  state.expectedTimer = setTimeout(() => state.expectedBack.clear(), REJOIN_GRACE_MS);
 }
 
 function onMessage(message) {
   stopTyper(message.from.id);
-  if (message.cid && state.pending.delete(message.cid)) clearNotice();
-  appendMessage(message);
+  const epoch = state.client.epoch;
+  const outgoing = message.cid ? ui.messages.querySelector(`.outgoing[data-cid="${CSS.escape(message.cid)}"]`) : null;
+  if (!markShown(message, epoch)) return outgoing?.remove(); // resumes can repeat a message
+  if (outgoing) becomeStored(outgoing, message, epoch);
+  else insertInTimeline(messageItem(message, epoch));
+  if (!state.oldest) {
+    state.oldest = { epoch, seq: message.seq };
+    if (state.settled) renderOlder(); // the first message of a room that was empty
+  }
+  if (state.pinned) scrollToBottom();
+  if (!state.ownIds.has(message.from.id) && state.settled) countUnread();
 }
 
 function onPresence({ event, member, count }) {
   if (event === 'leave') {
-    state.members.delete(member.id);
     stopTyper(member.id);
+    appendPresenceLine(member.name, ' left');
+  } else if (event === 'join') {
+    if (!state.expectedBack.delete(member.name)) appendPresenceLine(member.name, ' joined');
   } else {
-    state.members.set(member.id, member.name);
     const typer = state.typers.get(member.id);
     if (typer) typer.name = member.name;
     renderTyping();
@@ -403,62 +328,324 @@ function onDeleted({ seq, by }) {
   const note = document.createElement('li');
   note.className = 'deleted';
   note.tabIndex = -1; // focus goes here when it was on the Delete button that went away
-  note.append('Message deleted by ', isolated(by?.name ?? 'a moderator'));
+  note.append('Message deleted by ', isolated(by.name));
   const hadFocus = item.contains(document.activeElement);
   item.replaceWith(note);
   if (hadFocus) note.focus();
 }
 
-function onError(error) {
-  const text = error.cid ? state.pending.get(error.cid) : undefined;
-  if (text !== undefined) {
-    state.pending.delete(error.cid);
-    // The message was not delivered: give the text back unless the user typed something new.
-    if (!ui.text.value) ui.text.value = text;
+/** The server refused a rename, a delete or a kick. */
+function onRequestError(error) {
+  if (error.request?.type === 'rename') return undoRename(error);
+  showNotice(requestErrorText(error));
+}
+
+function requestErrorText({ code, message, request, retryAfterMs }) {
+  if (code === 'rate_limited') return `Too fast: try that again in ${Math.max(1, Math.ceil((retryAfterMs ?? 1000) / 1000))}s.`;
+  if (code === 'not_found') {
+    // Someone else got there first: the message is gone, or the member left.
+    return request?.type === 'kick'
+      ? 'That member is no longer in this room.'
+      : 'That message is no longer in the history; it may already have been deleted.';
   }
-  switch (error.code) {
-    case 'rate_limited': {
-      const seconds = Math.max(1, Math.ceil((error.retryAfterMs ?? 1000) / 1000));
-      return showNotice(`You are sending too fast. Try again in ${seconds}s.`, error.retryAfterMs ?? 1000);
+  if (code === 'forbidden') return `Not allowed: ${message}`;
+  return `The server refused that: ${message}`;
+}
+
+/** The client has put the old name back; the field and the storage follow. */
+function undoRename({ code, message }) {
+  rememberName(state.savedNameBefore);
+  ui.name.value = savedName() ?? '';
+  renderYou();
+  renderMembers(state.memberCount);
+  if (code === 'forbidden') return showNameError('Your name comes from your sign-in and cannot be changed here.');
+  if (code === 'rate_limited') return showNameError('Name not changed: too fast. Try again in a moment.');
+  showNameError(`Name not changed: ${message}.`);
+}
+
+// ---------- notices and field errors ----------
+
+function showNotice(text, clearAfterMs) {
+  clearTimeout(state.noticeTimer);
+  ui.notice.textContent = text;
+  if (clearAfterMs) state.noticeTimer = setTimeout(clearNotice, clearAfterMs);
+}
+
+function clearNotice() {
+  clearTimeout(state.noticeTimer);
+  ui.notice.textContent = '';
+}
+
+function showFieldError(input, error, text) {
+  error.textContent = text;
+  error.hidden = !text;
+  input.setAttribute('aria-invalid', text ? 'true' : 'false');
+  if (text) showSettings(true); // folded away on a phone: unfold, or the error is unseen
+}
+
+const showRoomError = (text) => showFieldError(ui.room, ui.roomError, text);
+const showNameError = (text) => showFieldError(ui.name, ui.nameError, text);
+
+function showSettings(open) {
+  ui.settingsToggle.setAttribute('aria-expanded', String(open));
+  ui.bar.dataset.settings = open ? 'open' : 'closed';
+}
+
+// ---------- the timeline ----------
+
+/** Records a message as shown; false when it already is. */
+function markShown(message, epoch) {
+  const key = `${epoch}:${message.seq}`;
+  if (state.shown.has(key)) return false;
+  state.shown.add(key);
+  return true;
+}
+
+/** Puts an item at the end of what the room has said, above messages still on their way. */
+function insertInTimeline(item) {
+  const firstOutgoing = ui.messages.querySelector('.outgoing');
+  if (firstOutgoing) firstOutgoing.before(item);
+  else ui.messages.append(item);
+  if (state.pinned) scrollToBottom();
+}
+
+/** The last item of what the room has said (below it: only messages on their way). */
+function lastTimelineItem() {
+  const firstOutgoing = ui.messages.querySelector('.outgoing');
+  return firstOutgoing ? firstOutgoing.previousElementSibling : ui.messages.lastElementChild;
+}
+
+function messageItem(message, epoch) {
+  const item = document.createElement('li');
+  const meta = document.createElement('div');
+  meta.className = 'meta';
+  item.append(meta, messageText(message.text));
+  fillStored(item, message, epoch);
+  return item;
+}
+
+/** Makes an item the stored `message`: its seq, its time, and Delete for moderators. */
+function fillStored(item, message, epoch) {
+  item.className = state.ownIds.has(message.from.id) ? 'message own' : 'message';
+  item.dataset.seq = String(message.seq);
+  item.dataset.epoch = epoch; // a seq names a message only within its epoch
+  delete item.dataset.cid;
+  const time = document.createElement('time');
+  time.dateTime = new Date(message.ts).toISOString();
+  time.textContent = formatTime(message.ts);
+  const meta = item.querySelector('.meta');
+  meta.replaceChildren(authorName(message.from.name), time);
+  if (mayDelete(item)) meta.append(deleteButton(item));
+}
+
+/**
+ * Our message, now stored: it becomes a message where it is, so that nothing is added to
+ * the list (and announced) twice, unless one still on its way above it must stay above.
+ */
+function becomeStored(item, message, epoch) {
+  if (ui.messages.querySelector('.outgoing') !== item) insertInTimeline(item);
+  fillStored(item, message, epoch);
+}
+
+function authorName(name) {
+  const author = isolated(name);
+  author.className = 'author';
+  return author;
+}
+
+/** The text of a message, with its http and https addresses as links. */
+function messageText(text) {
+  const paragraph = document.createElement('p');
+  paragraph.className = 'text';
+  paragraph.dir = 'auto'; // a right-to-left message reads right to left
+  let shownUpTo = 0;
+  for (const match of text.matchAll(URL_CANDIDATE)) {
+    const address = trimAddress(match[0]);
+    const href = safeHref(address);
+    if (!href) continue;
+    paragraph.append(text.slice(shownUpTo, match.index), link(address, href));
+    shownUpTo = match.index + address.length;
+  }
+  paragraph.append(text.slice(shownUpTo));
+  return paragraph;
+}
+
+/** An address without the punctuation that ends the sentence around it. */
+function trimAddress(candidate) {
+  let address = candidate.replace(/[.,;:!?'*]+$/u, '');
+  // A closing bracket belongs to the address only when it opens one: "(see https://x.org/)".
+  for (const [open, close] of [
+    ['(', ')'],
+    ['[', ']'],
+  ]) {
+    while (address.endsWith(close) && count(address, close) > count(address, open)) {
+      address = address.slice(0, -1).replace(/[.,;:!?'*]+$/u, '');
     }
-    case 'bad_text':
-      return showNotice(`Message not sent: ${error.message}`);
-    case 'bad_name':
-      return showNotice(`Name not changed: ${error.message}`);
-    case 'not_found':
-      // Someone else got there first: the message is gone, or the member left.
-      return showNotice(state.lastAsk?.kind === 'kick'
-        ? 'That member is no longer in this room.'
-        : 'That message is no longer in the history; it may already have been deleted.');
-    case 'forbidden':
-      if (state.lastAsk && state.lastAsk.kind !== 'rename') return showNotice(`Not allowed: ${error.message}`);
-      // A refused rename: the sign-in fixes the name.
-      if (state.nameBefore) {
-        state.me = { ...state.me, name: state.nameBefore };
-        state.members.set(state.me.id, state.nameBefore);
-        ui.name.value = state.nameBefore;
-        renderMembers(state.memberCount);
-        renderYou();
-        state.nameBefore = null;
-      }
-      return showNotice('Your name comes from your sign-in and cannot be changed here.');
-    default:
-      return showNotice(`Server error: ${error.message}`);
+  }
+  return address;
+}
+
+function count(text, character) {
+  return text.split(character).length - 1;
+}
+
+/** The address as the browser parses it, if it is http or https; null otherwise. */
+function safeHref(address) {
+  try {
+    const url = new URL(address);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : null;
+  } catch {
+    return null;
   }
 }
 
-// ---------- messages ----------
+function link(text, href) {
+  const anchor = document.createElement('a');
+  anchor.href = href;
+  anchor.textContent = text;
+  anchor.target = '_blank';
+  anchor.rel = 'noopener noreferrer';
+  return anchor;
+}
 
-function resetMessages() {
+function formatTime(ts) {
+  const date = new Date(ts);
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
+
+/** The item shown for message `seq` of the current epoch, if any. */
+function shownItem(seq) {
+  const items = ui.messages.querySelectorAll(`.message[data-seq="${seq}"]`);
+  return [...items].find((item) => item.dataset.epoch === state.client?.epoch) ?? null;
+}
+
+/** "ann joined", "ann left": a quiet line in the timeline. */
+function appendPresenceLine(name, what) {
+  const line = document.createElement('li');
+  line.className = 'presence';
+  line.append(isolated(name), what);
+  insertInTimeline(line);
+}
+
+/** Marks a possible gap below what is shown; with nothing shown there is nothing to mark. */
+function appendGapDivider() {
+  if (!lastTimelineItem()?.matches('.message, .deleted, .presence')) return; // empty, or already marked
+  const divider = document.createElement('li');
+  divider.className = 'gap';
+  divider.textContent = GAP_TEXT;
+  insertInTimeline(divider);
+}
+
+function resetTimeline() {
   state.shown.clear();
   state.oldest = null;
   state.loadingOlder = false;
-  state.olderEnded = false;
   state.olderFailed = false;
-  state.timeline += 1;
+  state.unread = 0;
   ui.messages.replaceChildren();
   state.pinned = true;
+  renderUnread();
 }
+
+// ---------- sending ----------
+
+function submitMessage(event) {
+  event.preventDefault();
+  const text = ui.text.value;
+  if (!text.trim()) return;
+  if (state.phase === 'closed') return showNotice('Not connected: press Open to reconnect, then send.');
+  ui.text.value = '';
+  stopOwnTyping();
+  const item = document.createElement('li');
+  const meta = document.createElement('div');
+  meta.className = 'meta';
+  item.append(meta, messageText(text));
+  send(item, text);
+}
+
+/**
+ * Hands a message to the client's queue, and shows it at the bottom until it is stored
+ * (then it becomes a message there) or refused (then it says so, and offers to try again).
+ */
+function send(item, text) {
+  const client = state.client;
+  const cid = newCid();
+  item.className = 'outgoing own';
+  item.dataset.cid = cid;
+  const status = document.createElement('span');
+  status.className = 'sending';
+  status.textContent = 'Sending…';
+  item.querySelector('.meta').replaceChildren(authorName(client.me?.name ?? usable(savedName()) ?? 'You'), status);
+  item.querySelector('.unsent')?.remove();
+  ui.messages.append(item);
+  scrollToBottom(); // what we just said is what we want to see
+  client.send(text, { cid }).catch((error) => {
+    if (client === state.client && item.dataset.cid === cid) showUnsent(item, text, error);
+  });
+}
+
+function newCid() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return `p_${[...bytes].map((byte) => byte.toString(16).padStart(2, '0')).join('')}`;
+}
+
+/** Below the text (a long one would hide it above): why it was not sent, and what to do. */
+function showUnsent(item, text, error) {
+  item.classList.add('failed');
+  item.querySelector('.sending').textContent = 'Not sent';
+  const why = document.createElement('p');
+  why.className = 'unsent';
+  why.append(unsentReason(error));
+  const retry = actionButton('Retry', () => {
+    if (state.phase === 'closed') return showNotice('Not connected: press Open to reconnect, then try again.');
+    send(item, text);
+  });
+  const edit = actionButton('Edit', () => {
+    // Back into the composer, after anything typed there since.
+    ui.text.value = ui.text.value ? `${ui.text.value}\n${text}` : text;
+    item.remove();
+    ui.text.focus();
+  });
+  why.append(retry, edit);
+  item.append(why);
+}
+
+function unsentReason(error) {
+  if (error.code === 'bad_text') return `The server refused it: ${error.message}.`;
+  if (error.code === 'rate_limited') return 'Too many messages at once.';
+  return state.phase === 'closed' ? 'The connection is closed.' : 'The room could not take it.';
+}
+
+function actionButton(label, onClick) {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'action';
+  button.textContent = label;
+  button.addEventListener('click', onClick);
+  return button;
+}
+
+/** Enter sends, Shift+Enter starts a new line (and Enter that ends an IME composition does neither). */
+function sendOnEnter(event) {
+  if (event.key !== 'Enter' || event.shiftKey || event.isComposing) return;
+  event.preventDefault();
+  ui.composer.requestSubmit();
+}
+
+function noteOwnTyping() {
+  clearTimeout(state.typingIdleTimer);
+  if (!ui.text.value.trim()) return stopOwnTyping();
+  state.client?.typing(true); // the client sends at most one every few seconds
+  state.typingIdleTimer = setTimeout(stopOwnTyping, TYPING_IDLE_MS);
+}
+
+function stopOwnTyping() {
+  clearTimeout(state.typingIdleTimer);
+  state.client?.typing(false);
+}
+
+// ---------- scrolling, unread and the tab's title ----------
 
 function isNearBottom() {
   const list = ui.messages;
@@ -468,89 +655,48 @@ function isNearBottom() {
 function scrollToBottom() {
   ui.messages.scrollTop = ui.messages.scrollHeight;
   state.pinned = true;
+  markRead();
 }
 
-/** Keeps a pinned reader at the bottom when notices or the header change the list's height. */
-function followListResizes() {
-  ui.messages.addEventListener('scroll', () => {
-    state.pinned = isNearBottom();
-    // Reaching the top asks for the page before it, unless the last try failed: then
-    // the button retries, so a reader lingering at the top does not hammer the server.
-    if (ui.messages.scrollTop < SCROLL_SLACK_PX && !state.olderFailed) void loadOlder();
-  }, { passive: true });
-  new ResizeObserver(() => {
-    if (state.pinned) scrollToBottom();
-  }).observe(ui.messages);
+function onScroll() {
+  state.pinned = isNearBottom();
+  markRead();
+  // Reaching the top asks for the page before it, unless the last try failed: then
+  // the button retries, so a reader lingering at the top does not hammer the server.
+  if (ui.messages.scrollTop < SCROLL_SLACK_PX && !state.olderFailed) void loadOlder();
 }
 
-function formatTime(ts) {
-  const date = new Date(ts);
-  const pad = (n) => String(n).padStart(2, '0');
-  return `${pad(date.getHours())}:${pad(date.getMinutes())}`;
+/** A message from someone else that the reader has not seen yet. */
+function countUnread() {
+  if (!document.hidden && state.pinned) return;
+  state.unread += 1;
+  const arrow = document.createElement('span');
+  arrow.setAttribute('aria-hidden', 'true');
+  arrow.textContent = ' ↓';
+  ui.jump.replaceChildren(`${state.unread} new message${state.unread === 1 ? '' : 's'}`, arrow);
+  renderUnread();
 }
 
-/** The list item for a message of `epoch`, or null when it is already shown. */
-function messageItem(message, epoch) {
-  const key = `${epoch}:${message.seq}`;
-  if (state.shown.has(key)) return null; // resumes and acks can repeat a message
-  state.shown.add(key);
-
-  const item = document.createElement('li');
-  item.className = 'message';
-  item.dataset.seq = String(message.seq);
-  item.dataset.epoch = epoch; // a seq names a message only within its epoch
-  if (state.ownIds.has(message.from.id)) item.classList.add('own');
-
-  const meta = document.createElement('div');
-  meta.className = 'meta';
-  const name = document.createElement('bdi');
-  name.className = 'author';
-  name.textContent = message.from.name;
-  const time = document.createElement('time');
-  time.dateTime = new Date(message.ts).toISOString();
-  time.textContent = formatTime(message.ts);
-  meta.append(name, time);
-
-  const text = document.createElement('p');
-  text.className = 'text';
-  text.dir = 'auto'; // a right-to-left message reads right to left
-  text.textContent = message.text;
-
-  item.append(meta, text);
-  if (mayDelete(item)) meta.append(deleteButton(item));
-  return item;
+/** The reader sees the bottom of the list: nothing is unread any more. */
+function markRead() {
+  if (document.hidden || !state.pinned) return renderUnread();
+  state.unread = 0;
+  renderUnread();
 }
 
-/** The item shown for message `seq` of the current epoch, if any. */
-function shownItem(seq) {
-  if (!Number.isSafeInteger(seq)) return null;
-  const items = ui.messages.querySelectorAll(`.message[data-seq="${seq}"]`);
-  return [...items].find((item) => item.dataset.epoch === state.epoch) ?? null;
+/** The count in the tab's title, and the button to the news while scrolled up. Runs on every scroll: writes only changes. */
+function renderUnread() {
+  const title = `${state.unread ? `(${state.unread}) ` : ''}#${state.room} – edgechat`;
+  if (document.title !== title) document.title = title;
+  const hidden = state.pinned || state.unread === 0;
+  if (hidden === ui.jump.hidden) return;
+  if (hidden && ui.jump.contains(document.activeElement)) ui.messages.focus();
+  ui.jump.hidden = hidden;
 }
 
-/** Adds a message of the current epoch at the bottom. */
-function appendMessage(message) {
-  const item = messageItem(message, state.epoch);
-  if (!item) return;
-  state.lastSeq = Math.max(state.lastSeq ?? 0, message.seq);
-  ui.messages.append(item);
-  if (!state.oldest) {
-    state.oldest = { epoch: state.epoch, seq: message.seq };
-    renderOlder();
-  }
-  // Follow new messages, but don't yank a reader who scrolled up.
-  if (state.pinned) scrollToBottom();
-}
-
-/** Marks a possible gap below what is shown; with nothing shown there is nothing to mark. */
-function appendGapDivider() {
-  const last = ui.messages.lastElementChild;
-  if (!last?.matches('.message, .deleted')) return; // empty, or already marked
-  const divider = document.createElement('li');
-  divider.className = 'gap';
-  divider.textContent = GAP_TEXT;
-  ui.messages.append(divider);
-  if (state.pinned) scrollToBottom();
+function jumpToNew() {
+  scrollToBottom();
+  ui.messages.focus();
 }
 
 // ---------- scroll-back ----------
@@ -571,9 +717,9 @@ const older = (() => {
 })();
 
 function canLoadOlder() {
-  const { oldest } = state;
+  const { oldest, client } = state;
   // The server only pages its current epoch; older messages of another one are gone.
-  return oldest !== null && oldest.seq > 1 && !state.olderEnded && oldest.epoch === state.epoch;
+  return oldest !== null && oldest.epoch === client?.epoch && (client.oldestSeq ?? 0) > 1;
 }
 
 function renderOlder() {
@@ -591,50 +737,27 @@ function renderOlder() {
 /** Loads the page before the oldest message shown; one request at a time. */
 async function loadOlder() {
   if (state.loadingOlder || !canLoadOlder()) return;
-  const { epoch, seq } = state.oldest;
-  const timeline = state.timeline;
+  const { client } = state;
+  const { epoch } = state.oldest;
   state.loadingOlder = true;
   renderOlder();
-  const page = await fetchOlder(seq);
-  if (timeline !== state.timeline) return; // the list was emptied (room switch) meanwhile
+  const page = await client.loadOlder(OLDER_PAGE_SIZE).catch(() => null);
+  if (client !== state.client) return; // another room meanwhile
   // Everything inserted or resized happens above the old top message: it stays put.
   keepInPlace(older.item.nextElementSibling, () => {
     state.loadingOlder = false;
     state.olderFailed = page === null;
-    if (page) prependOlder(page, epoch);
+    if (page && client.epoch === epoch) prependOlder(page, epoch);
     renderOlder();
   });
   if (!page) showNotice(OLDER_FAILED_TEXT, 6000);
   else if (ui.notice.textContent === OLDER_FAILED_TEXT) clearNotice(); // a retry worked
 }
 
-/** `{ epoch, messages }` before `seq`, oldest first; null when the request failed. */
-async function fetchOlder(seq) {
-  const query = new URLSearchParams({ before: String(seq), limit: String(OLDER_PAGE_SIZE) });
-  try {
-    const response = await fetch(`/api/rooms/${state.room}/messages?${query}`, { headers: authHeaders() });
-    // no_room: nothing stored any more, so no epoch the shown messages could continue.
-    if (response.status === 404) return { epoch: null, messages: [] };
-    if (!response.ok) return null;
-    const page = await response.json();
-    return Array.isArray(page?.messages) ? page : null;
-  } catch {
-    return null; // offline, or the server is restarting; the button retries
-  }
-}
-
-function prependOlder(page, epoch) {
-  // Seqs of another epoch belong to another history, not to the one shown.
-  if (page.epoch !== epoch) {
-    state.olderEnded = true;
-    return;
-  }
-  const items = page.messages.map((message) => messageItem(message, epoch)).filter(Boolean);
+function prependOlder(messages, epoch) {
+  const items = messages.filter((message) => markShown(message, epoch)).map((message) => messageItem(message, epoch));
   older.item.after(...items);
   if (items.length) state.oldest = { epoch, seq: Number(items[0].dataset.seq) };
-  // Only an empty page is the end: a server with a HISTORY_LIMIT under the page size
-  // answers every page short.
-  if (!items.length) state.olderEnded = true;
 }
 
 /** Runs `change`, which alters only what is above `anchor`, without moving `anchor` on screen. */
@@ -644,22 +767,15 @@ function keepInPlace(anchor, change) {
   if (anchor) ui.messages.scrollTop += anchor.getBoundingClientRect().top - before;
 }
 
-function sendMessage(text) {
-  const cid = `c${++state.cidCounter}-${Math.random().toString(36).slice(2, 8)}`;
-  if (!send({ type: 'message', text, cid })) return false;
-  state.pending.set(cid, text);
-  return true;
-}
-
 // ---------- moderation ----------
 
 function isModerator() {
-  return state.me?.role === 'moderator';
+  return state.client?.me?.role === 'moderator';
 }
 
 /** A seq is only ever deleted in the current epoch: older ones name other messages now. */
 function mayDelete(item) {
-  return isModerator() && item.dataset.epoch === state.epoch;
+  return isModerator() && item.dataset.epoch === state.client.epoch;
 }
 
 /** A name inside plain text (confirm dialogs): isolated, so it cannot reorder the question. */
@@ -675,7 +791,7 @@ function moderateButton(label, accessibleName, onClick) {
   button.textContent = label;
   // The visible word starts the accessible name (WCAG 2.5.3), which says to whom.
   button.setAttribute('aria-label', accessibleName);
-  button.disabled = document.body.dataset.state !== 'connected';
+  button.disabled = state.phase !== 'connected';
   button.addEventListener('click', onClick);
   return button;
 }
@@ -685,7 +801,7 @@ function deleteButton(item) {
   const seq = Number(item.dataset.seq);
   return moderateButton('Delete', `Delete message from ${author}`, () => {
     if (!confirm(`Delete this message from ${quoted(author)} for everyone in the room?`)) return;
-    ask({ type: 'delete', seq }, { kind: 'delete' });
+    asked(state.client.deleteMessage(seq));
   });
 }
 
@@ -702,12 +818,12 @@ function syncDeleteButtons() {
 function kickButtons(id, name) {
   const kick = moderateButton('Kick', `Kick ${name}`, () => {
     if (!confirm(`Remove ${quoted(name)} from this room? They can rejoin straight away.`)) return;
-    ask({ type: 'kick', member: id }, { kind: 'kick' });
+    asked(state.client.kick(id));
   });
   const minutes = BAN_SECONDS / 60;
   const ban = moderateButton('Ban', `Ban ${name} for ${minutes} minutes`, () => {
     if (!confirm(`Remove ${quoted(name)} from this room and keep them out for ${minutes} minutes?`)) return;
-    ask({ type: 'kick', member: id, banSeconds: BAN_SECONDS }, { kind: 'kick' });
+    asked(state.client.kick(id, { banSeconds: BAN_SECONDS }));
   });
   kick.dataset.action = 'kick';
   ban.dataset.action = 'ban';
@@ -717,23 +833,28 @@ function kickButtons(id, name) {
   return actions;
 }
 
-/** Sends a request the server may refuse without a cid, remembering what it was. */
-function ask(frame, what) {
-  if (!send(frame)) return showNotice('Not connected. Press Open to reconnect, then try again.');
-  state.lastAsk = what;
-  clearNotice();
+/** After a moderator's request: a stale notice goes, or the request could not go out. */
+function asked(sent) {
+  if (sent) clearNotice();
+  else showNotice('Not connected. Press Open to reconnect, then try again.');
 }
 
 // ---------- members and typing ----------
 
+function otherNames() {
+  const me = state.client?.me?.id;
+  return [...(state.client?.members.values() ?? [])].filter((member) => member.id !== me).map((member) => member.name);
+}
+
 function renderMembers(count) {
   // A re-render must not drop keyboard focus from a Kick or Ban button.
   const focused = ui.members.contains(document.activeElement) ? document.activeElement : null;
-  const items = [...state.members].map(([id, name]) => {
+  const me = state.client?.me;
+  const items = [...(state.client?.members.values() ?? [])].map(({ id, name }) => {
     const item = document.createElement('li');
     item.dataset.id = id;
     item.append(isolated(name));
-    if (id === state.me?.id) {
+    if (id === me?.id) {
       item.classList.add('me');
       item.append(' (you)');
     } else if (isModerator()) {
@@ -763,9 +884,10 @@ function isolated(text) {
 }
 
 function renderYou() {
-  ui.you.replaceChildren(...(state.me ? ['You are ', isolated(state.me.name)] : []));
-  // A guest keeps the name field empty so a reconnect asks for a fresh guest name.
-  if (!savedName() && state.me) ui.name.placeholder = state.me.name;
+  const me = state.client?.me;
+  ui.you.replaceChildren(...(me ? ['You are ', isolated(me.name)] : []));
+  // A guest's field stays empty: its name is the server's until the user picks one.
+  ui.name.placeholder = !savedName() && me ? me.name : '';
 }
 
 function stopTyper(id) {
@@ -783,7 +905,7 @@ function clearTypers() {
 }
 
 function renderTyping() {
-  const names = [...state.typers.values()].map((t) => isolated(t.name));
+  const names = [...state.typers.values()].map((typer) => isolated(typer.name));
   let parts = [];
   if (names.length === 1) parts = [names[0], ' is typing…'];
   else if (names.length === 2) parts = [names[0], ' and ', names[1], ' are typing…'];
@@ -791,103 +913,84 @@ function renderTyping() {
   ui.typing.replaceChildren(...parts);
 }
 
-function noteOwnTyping() {
-  clearTimeout(state.typingIdleTimer);
-  if (!ui.text.value.trim()) return stopOwnTyping();
-  if (!state.typingActive) state.typingActive = send({ type: 'typing', active: true });
-  state.typingIdleTimer = setTimeout(stopOwnTyping, TYPING_IDLE_MS);
-}
-
-function stopOwnTyping() {
-  clearTimeout(state.typingIdleTimer);
-  if (state.typingActive) send({ type: 'typing', active: false });
-  state.typingActive = false;
-}
-
-// ---------- user actions ----------
+// ---------- the room and the name ----------
 
 function switchRoom(event) {
   event.preventDefault();
-  const room = normalizeRoom(ui.room.value);
+  const room = ui.room.value.trim().toLowerCase();
   ui.room.value = room;
-  if (!ROOM_PATTERN.test(room)) {
-    showRoomError(ROOM_RULE);
-    return;
-  }
+  const problem = roomProblem(room);
+  if (problem) return showRoomError(`The room name ${problem}.`);
   showRoomError('');
-  if (room === state.room) {
-    // Same room: keep the history and resume rather than starting over.
-    if (!state.socket) connect();
-    return;
-  }
+  // The same room: keep what is shown and resume, rather than starting over.
+  if (room === state.room && state.client) return state.client.open();
   const url = new URL(location.href);
   url.searchParams.set('room', room);
   history.replaceState(null, '', url);
-  disconnect();
-  // A different room has its own history stream: start fresh, no resume.
   state.room = room;
-  state.epoch = null;
-  state.lastSeq = null;
-  state.members.clear();
-  renderMembers(0);
-  resetMessages();
+  renderRoom();
+  resetTimeline();
+  clearTypers();
   clearNotice();
-  document.title = `${room} · edgechat`;
   connect();
+  renderMembers(0);
+}
+
+function renderRoom() {
+  ui.roomTitle.textContent = `#${state.room}`;
+  renderUnread(); // the tab's title names the room
 }
 
 function changeName(event) {
   event.preventDefault();
   const name = ui.name.value.trim();
   const problem = nameProblem(name);
-  if (problem) return showNotice(problem);
+  if (problem) return showNameError(`The name ${problem}.`);
+  showNameError('');
   ui.name.value = name;
-  saveName(name);
-  clearNotice();
-  if (state.me && send({ type: 'rename', name })) {
-    state.lastAsk = { kind: 'rename' };
-    // The server tells only the others; update our own view directly (and keep the old
-    // name, should the server refuse).
-    state.nameBefore = state.me.name;
-    state.me = { ...state.me, name };
-    state.members.set(state.me.id, name);
-    renderMembers(state.memberCount);
-    renderYou();
-  }
+  state.savedNameBefore = savedName();
+  rememberName(name);
+  // Not connected: the client takes the name at its next connection.
+  state.client?.rename(name);
+  renderMembers(state.memberCount);
+  renderYou();
 }
 
-function submitMessage(event) {
-  event.preventDefault();
-  const text = ui.text.value;
-  if (!text.trim()) return;
-  if (!sendMessage(text)) {
-    const hint = state.stopped ? 'Press Open to reconnect.' : 'Waiting to reconnect.';
-    return showNotice(`Not connected, message not sent. ${hint}`);
-  }
-  ui.text.value = '';
-  stopOwnTyping();
-}
+// ---------- start ----------
 
 function start() {
   takeToken();
-  const params = new URLSearchParams(location.search);
-  state.room = normalizeRoom(params.get('room') ?? 'lobby');
+  state.room = (new URLSearchParams(location.search).get('room') ?? 'lobby').trim().toLowerCase();
   ui.room.value = state.room;
   ui.name.value = savedName() ?? '';
-  document.title = `${state.room} · edgechat`;
+  renderRoom();
 
+  ui.settingsToggle.addEventListener('click', () => showSettings(ui.bar.dataset.settings !== 'open'));
   ui.roomForm.addEventListener('submit', switchRoom);
   ui.nameForm.addEventListener('submit', changeName);
   ui.composer.addEventListener('submit', submitMessage);
+  ui.text.addEventListener('keydown', sendOnEnter);
   ui.text.addEventListener('input', noteOwnTyping);
-  ui.open.addEventListener('click', connect);
-  ui.close.addEventListener('click', disconnect);
+  ui.open.addEventListener('click', openConnection);
+  ui.close.addEventListener('click', () => state.client?.close());
+  ui.jump.addEventListener('click', jumpToNew);
+  ui.messages.addEventListener('scroll', onScroll, { passive: true });
+  // Keeps a reader at the bottom there when notices or the composer change the list's height.
+  new ResizeObserver(() => {
+    if (state.pinned) scrollToBottom();
+  }).observe(ui.messages);
+  document.addEventListener('visibilitychange', markRead);
   // Back online: no point waiting out the backoff.
   window.addEventListener('online', () => {
-    if (!state.socket && !state.stopped) connect();
+    if (state.phase === 'reconnecting') state.client?.open();
   });
-  followListResizes();
 
+  const problem = roomProblem(state.room);
+  if (problem) {
+    showRoomError(`The room name ${problem}.`);
+    state.phase = 'closed';
+    return renderPhase('closed');
+  }
   connect();
 }
 

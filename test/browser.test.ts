@@ -1,5 +1,6 @@
 // End-to-end: real Chromium pages chatting through the real Node server, across server
-// restarts (durable and in-memory history) and scrolling back through older pages.
+// restarts (durable and in-memory history), scrolling back through older pages, a burst of
+// messages over the rate limit, at phone width, and under an accessibility check.
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,7 +59,9 @@ interface ChatOptions {
   /** Accept the page's dialogs (confirmations), recording their text here, instead of dismissing them. */
   confirmed?: string[];
   /** Runs before the page loads (a fake clock, say). */
-  beforeLoad?: (page: Page) => Promise<void>;
+  beforeLoad?: (page: Page) => Promise<void> | void;
+  /** Lets a test inject a script of its own (axe-core) past the page's content security policy. */
+  bypassCSP?: boolean;
 }
 
 /**
@@ -66,7 +69,7 @@ interface ChatOptions {
  * on the file's server unless another base URL is given.
  */
 async function openChat(room: string, savedName?: string, baseUrl = server!.baseUrl, options: ChatOptions = {}): Promise<Page> {
-  const context = await browser!.newContext({ viewport: { width: 1000, height: 700 } });
+  const context = await browser!.newContext({ viewport: { width: 1000, height: 700 }, bypassCSP: options.bypassCSP ?? false });
   if (savedName) {
     await context.addInitScript((name) => localStorage.setItem('edgechat:name', name), savedName);
   }
@@ -96,15 +99,45 @@ async function waitForReconnecting(page: Page): Promise<void> {
 }
 
 async function waitForText(page: Page, selector: string, text: string): Promise<void> {
-  await page.waitForFunction(
-    ([sel, t]) => document.querySelector(sel)?.textContent?.includes(t) ?? false,
-    [selector, text] as const,
-  );
+  await page.waitForFunction(([sel, t]) => document.querySelector(sel)?.textContent?.includes(t) ?? false, [selector, text] as const);
 }
 
-async function sendMessage(page: Page, text: string): Promise<void> {
+/** Types a message and sends it with Enter, without waiting for anything. */
+async function submitMessage(page: Page, text: string): Promise<void> {
   await page.locator('#text').fill(text);
   await page.locator('#text').press('Enter');
+}
+
+/** Types a message, sends it with Enter, and waits until the server has stored it. */
+async function sendMessage(page: Page, text: string): Promise<void> {
+  await submitMessage(page, text);
+  await page.waitForFunction(() => !document.querySelector('#messages .outgoing'));
+}
+
+/** The "joined" and "left" lines of the timeline, top to bottom. */
+async function presenceLines(page: Page): Promise<string[]> {
+  return page.$$eval('#messages .presence', (items) => items.map((item) => item.textContent ?? ''));
+}
+
+/**
+ * From now on, records every text the element takes, and every time it is written at all
+ * (a live region announces each write, even of the same words).
+ */
+async function recordChanges(page: Page, selector: string): Promise<void> {
+  await page.evaluate((sel) => {
+    const element = document.querySelector(sel)!;
+    const seen: string[] = [];
+    (window as unknown as Record<string, string[]>)[`changes:${sel}`] = seen;
+    new MutationObserver(() => seen.push(element.textContent ?? '')).observe(element, {
+      childList: true,
+      characterData: true,
+      subtree: true,
+    });
+  }, selector);
+}
+
+async function changesOf(page: Page, selector: string): Promise<string[]> {
+  return page.evaluate((sel) => (window as unknown as Record<string, string[]>)[`changes:${sel}`]!, selector);
 }
 
 /** The list top to bottom: each message's text, and GAP where a divider is. */
@@ -186,9 +219,13 @@ test('two people chat in a room through the browser page', { timeout: 60_000 }, 
   const bob = await openChat(room);
   await waitForStatus(bob, 'connected');
   await waitForText(bob, '#you', 'guest-');
+  const guest = (await bob.textContent('#you'))!.replace('You are ', '');
   await bob.locator('#name').fill('bob');
   await bob.locator('#name').press('Enter');
   await waitForText(bob, '#you', 'bob');
+  // Ann saw the guest come in, as a line of the timeline.
+  await waitForText(ann, '#messages', `${guest} joined`);
+  expect(await presenceLines(ann)).toEqual([`${guest} joined`]);
 
   // Each sees the other in the member list, and the count.
   await waitForText(ann, '#members', 'bob');
@@ -242,19 +279,16 @@ test('two people chat in a room through the browser page', { timeout: 60_000 }, 
   await ann.getByRole('button', { name: 'Close' }).click();
   await waitForStatus(ann, 'closed');
   await waitForText(bob, '#member-count', '1');
+  await waitForText(bob, '#messages', 'ann left');
   await sendMessage(bob, 'while you were away');
   await waitForText(bob, '#messages', 'while you were away');
   await ann.getByRole('button', { name: 'Open' }).click();
   await waitForStatus(ann, 'connected');
   await waitForText(ann, '#messages', 'while you were away');
-  expect((await messages(ann)).map((m) => m.text)).toEqual([
-    'hello from ann',
-    'hi ann, bob here',
-    XSS,
-    'still typ',
-    'while you were away',
-  ]);
+  expect((await messages(ann)).map((m) => m.text)).toEqual(['hello from ann', 'hi ann, bob here', XSS, 'still typ', 'while you were away']);
   await waitForText(bob, '#member-count', '2');
+  await waitForText(bob, '#messages', 'ann joined');
+  expect(await presenceLines(bob)).toEqual(['ann left', 'ann joined']);
 
   expect(dialogs).toEqual([]);
   expectCleanPages();
@@ -297,7 +331,9 @@ async function pairChatting(room: string, baseUrl: string, first: string, second
   return { ann, bob };
 }
 
-test('after a restart with durable history both pages keep the whole conversation', { timeout: 90_000 }, async () => {
+test('after a restart with durable history every page keeps the conversation, and what was sent meanwhile', {
+  timeout: 90_000,
+}, async () => {
   // The same port, so the pages reconnect to the same URL; the same DATA_DIR, so the
   // restarted server has the history and the epoch and can fill the gap.
   const port = await freePort();
@@ -306,35 +342,58 @@ test('after a restart with durable history both pages keep the whole conversatio
   try {
     const room = uniqueRoom('restart');
     const { ann, bob } = await pairChatting(room, restartable.baseUrl, 'before the restart', 'me too');
+    // A guest: the server names it, and the page keeps that name, and knows its messages
+    // for its own, across the reconnect (where the guest's member id changes).
+    const guest = await openChat(room, undefined, restartable.baseUrl);
+    await waitForStatus(guest, 'connected');
+    await waitForText(guest, '#you', 'guest-');
+    const guestName = (await guest.textContent('#you'))!.replace('You are ', '');
+    await sendMessage(guest, 'guest before');
+    await waitForText(bob, '#messages', 'guest before');
+    await waitForText(ann, '#messages', 'guest before');
+    const pages = [ann, bob, guest];
 
     await restartable.stop();
-    await waitForReconnecting(ann);
-    await waitForReconnecting(bob);
+    for (const page of pages) await waitForReconnecting(page);
+    // Sent while there is no server at all: shown as on its way, then delivered once.
+    await submitMessage(ann, 'sent while down');
+    await ann.locator('#messages .outgoing', { hasText: 'sent while down' }).waitFor();
     restartable = await startServer({ port, env });
-    await waitForStatus(ann, 'connected', RECONNECT_WAIT_MS);
-    await waitForStatus(bob, 'connected', RECONNECT_WAIT_MS);
+    for (const page of pages) await waitForStatus(page, 'connected', RECONNECT_WAIT_MS);
+    for (const page of pages) await waitForText(page, '#messages', 'sent while down');
+    await ann.waitForFunction(() => !document.querySelector('#messages .outgoing'));
 
     // recovered: true, so nothing was emptied and there is no divider.
-    for (const page of [ann, bob]) {
-      expect(await timeline(page)).toEqual(['before the restart', 'me too']);
-    }
+    const before = ['before the restart', 'me too', 'guest before', 'sent while down'];
+    for (const page of pages) expect(await timeline(page)).toEqual(before);
+    expect(await guest.textContent('#you')).toBe(`You are ${guestName}`);
+    await sendMessage(guest, 'guest after');
     await sendMessage(ann, 'after the restart');
     await waitForText(bob, '#messages', 'after the restart');
     await sendMessage(bob, 'still here');
-    await waitForText(ann, '#messages', 'still here');
-    const conversation = ['before the restart', 'me too', 'after the restart', 'still here'];
-    expect(await timeline(ann)).toEqual(conversation);
-    expect(await timeline(bob)).toEqual(conversation);
+    for (const page of pages) await waitForText(page, '#messages', 'still here');
+    const conversation = [...before, 'guest after', 'after the restart', 'still here'];
+    for (const page of pages) expect(await timeline(page)).toEqual(conversation);
     expect(await messages(bob)).toEqual([
       { author: 'ann', text: 'before the restart', own: false },
       { author: 'bob', text: 'me too', own: true },
+      { author: guestName, text: 'guest before', own: false },
+      { author: 'ann', text: 'sent while down', own: false },
+      { author: guestName, text: 'guest after', own: false },
       { author: 'ann', text: 'after the restart', own: false },
       { author: 'bob', text: 'still here', own: true },
     ]);
+    expect((await messages(guest)).filter((message) => message.own).map((message) => message.text)).toEqual([
+      'guest before',
+      'guest after',
+    ]);
+    // Everyone coming back after the restart is not news: no "joined" lines for it.
+    expect(await presenceLines(ann)).toEqual(['bob joined', `${guestName} joined`]);
+    expect(await presenceLines(bob)).toEqual([`${guestName} joined`]);
 
     await mkdir('test-results', { recursive: true });
     await bob.screenshot({ path: 'test-results/restart-recovered.png' });
-    await closePages(ann, bob);
+    await closePages(...pages);
   } finally {
     await restartable.stop();
   }
@@ -485,11 +544,14 @@ test('a page opened with a token chats as its member; without one, or once it ex
     await page.fill('#text', 'hello from a signed-in page');
     await page.press('#text', 'Enter');
     await page.waitForFunction(() => document.body.textContent?.includes('hello from a signed-in page'));
-    // The token fixes the name: a rename is refused, and the page says so and keeps "Ann".
+    // The token fixes the name: a rename is refused, and the page says so beside the name
+    // field and keeps "Ann".
     await page.fill('#name', 'Mallory');
     await page.press('#name', 'Enter');
-    await page.waitForFunction(() => document.getElementById('notice')?.textContent?.includes('cannot be changed'));
+    await waitForText(page, '#name-error', 'cannot be changed');
     await page.waitForFunction(() => document.getElementById('you')?.textContent?.includes('Ann'));
+    expect(await page.textContent('#members')).toContain('Ann');
+    expect(await page.textContent('#notice')).toBe('');
 
     const stranger = await openChat(room, undefined, guarded.baseUrl);
     await stranger.waitForFunction(() => document.getElementById('notice')?.textContent?.includes('This room is private'));
@@ -589,6 +651,390 @@ test('a moderator deletes a message and kicks a member; the member is told and s
       'Remove \u2068Bob\u2069 from this room and keep them out for 10 minutes?',
     ]);
     await bob.screenshot({ path: 'test-results/kicked.png' });
+    await closePages(mod, bob);
+  } finally {
+    await guarded.stop();
+  }
+  expectCleanPages();
+});
+
+test('200 messages submitted quickly arrive once and in order, and nobody is left "typing"', { timeout: 120_000 }, async () => {
+  // The default bursts (20 frames a connection, 30 a client), refilled faster than the
+  // default so that the test takes seconds rather than a minute: the burst still runs into
+  // the limit again and again.
+  const busy = await startServer({ env: { RATE_LIMIT_PER_SEC: '40', CLIENT_RATE_PER_SEC: '40' } });
+  try {
+    const room = uniqueRoom('burst');
+    const frames = { refused: 0, typing: 0 };
+    const ann = await openChat(room, 'ann', busy.baseUrl, {
+      beforeLoad: (page) =>
+        void page.on('websocket', (socket) => {
+          socket.on('framereceived', ({ payload }) => void (String(payload).includes('"rate_limited"') && frames.refused++));
+          socket.on('framesent', ({ payload }) => void (String(payload).includes('"type":"typing"') && frames.typing++));
+        }),
+    });
+    const bob = await openChat(room, 'bob', busy.baseUrl);
+    await waitForStatus(ann, 'connected');
+    await waitForStatus(bob, 'connected');
+    await recordChanges(ann, '#notice');
+
+    const texts = range(1, 200).map((n) => `burst ${n}`);
+    const started = Date.now();
+    await ann.locator('#text').focus();
+    for (const text of texts) {
+      await ann.keyboard.insertText(text);
+      await ann.keyboard.press('Enter');
+    }
+    const submittedMs = Date.now() - started;
+    await bob.waitForFunction((count) => document.querySelectorAll('#messages .message').length >= count, texts.length, {
+      timeout: 60_000,
+    });
+    const elapsedMs = Date.now() - started;
+    // The last message cleared Ann's "typing" on Bob's page, and nothing set it again.
+    expect(await bob.textContent('#typing')).toBe('');
+    expect(await timeline(bob)).toEqual(texts);
+    await ann.waitForFunction(() => !document.querySelector('#messages .outgoing'), undefined, { timeout: 60_000 });
+    expect(await timeline(ann)).toEqual(texts);
+    expect((await messages(ann)).every((message) => message.own)).toBe(true);
+
+    // The server did refuse some (they were waited out and sent again), the page never said
+    // so, and typing took a frame every few seconds at most, not three per message.
+    expect(frames.refused, `all 200 submitted in ${submittedMs} ms`).toBeGreaterThan(0);
+    expect(await changesOf(ann, '#notice')).toEqual([]);
+    expect(frames.typing).toBeLessThanOrEqual(Math.ceil(elapsedMs / 3000) + 2);
+    expect(await ann.inputValue('#text')).toBe('');
+    await closePages(ann, bob);
+  } finally {
+    await busy.stop();
+  }
+  expectCleanPages();
+});
+
+test('a name the server would refuse is explained beside the name field, until a good one is saved', { timeout: 60_000 }, async () => {
+  const page = await openChat(uniqueRoom('names'));
+  await waitForStatus(page, 'connected');
+  await waitForText(page, '#you', 'guest-');
+  const refusals: [string, string][] = [
+    ['x'.repeat(33), 'The name must be at most 32 characters.'],
+    ['\u202Eevil', 'The name must not contain bidirectional overrides or isolates.'],
+    ['   ', 'The name must not be empty.'],
+  ];
+  for (const [name, why] of refusals) {
+    await page.fill('#name', name);
+    await page.press('#name', 'Enter');
+    await page.waitForFunction((text) => document.getElementById('name-error')?.textContent === text, why);
+  }
+  // In the name's form and described by it, visible, and nowhere near the composer.
+  await page.locator('#name-error').waitFor({ state: 'visible' });
+  expect(await page.$eval('#name-error', (error) => error.closest('form')?.id)).toBe('name-form');
+  expect(await page.getAttribute('#name', 'aria-describedby')).toContain('name-error');
+  expect(await page.getAttribute('#name', 'aria-invalid')).toBe('true');
+  expect(await page.textContent('#notice')).toBe('');
+  expect(await page.textContent('#you')).toContain('guest-');
+
+  await page.fill('#name', 'Zoë');
+  await page.press('#name', 'Enter');
+  await waitForText(page, '#you', 'Zoë');
+  await page.locator('#name-error').waitFor({ state: 'hidden' });
+  expect(await page.getAttribute('#name', 'aria-invalid')).toBe('false');
+  expect(await page.textContent('#members')).toContain('Zoë (you)');
+  await page.context().close();
+  expectCleanPages();
+});
+
+test('each message the server refuses stays on screen with its reason, to edit or send again', { timeout: 60_000 }, async () => {
+  const strict = await startServer({ env: { MAX_TEXT: '12' } });
+  try {
+    const page = await openChat(uniqueRoom('refused'), 'ann', strict.baseUrl);
+    await waitForStatus(page, 'connected');
+    await submitMessage(page, 'far too long, one');
+    await submitMessage(page, 'far too long, two');
+    await submitMessage(page, 'short one');
+    await page.waitForFunction(() => document.querySelectorAll('#messages .outgoing.failed').length === 2);
+    const failed = page.locator('#messages .outgoing.failed');
+    expect(await failed.locator('.text').allTextContents()).toEqual(['far too long, one', 'far too long, two']);
+    expect(await failed.first().locator('.unsent').textContent()).toContain('text is longer than 12 characters');
+    // The one that was fine is stored, above the two that wait for the user.
+    await page.waitForFunction(() => !document.querySelector('#messages .outgoing:not(.failed)'));
+    expect(await timeline(page)).toEqual(['short one']);
+    expect(await page.textContent('#notice')).toBe('');
+
+    // Edit puts each text back in the composer, after what is there: nothing is lost.
+    await failed.first().getByRole('button', { name: 'Edit' }).click();
+    await failed.first().getByRole('button', { name: 'Edit' }).click();
+    expect(await page.inputValue('#text')).toBe('far too long, one\nfar too long, two');
+    expect(await failed.count()).toBe(0);
+    await page.fill('#text', 'shorter now');
+    await page.press('#text', 'Enter');
+    await waitForText(page, '#messages', 'shorter now');
+    await page.waitForFunction(() => !document.querySelector('#messages .outgoing'));
+    expect(await timeline(page)).toEqual(['short one', 'shorter now']);
+    await page.context().close();
+  } finally {
+    await strict.stop();
+  }
+  expectCleanPages();
+});
+
+/** Hides or shows the page as a background tab would be (headless Chromium has none). */
+async function setHidden(page: Page, hidden: boolean): Promise<void> {
+  await page.evaluate((isHidden) => {
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => isHidden });
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (isHidden ? 'hidden' : 'visible') });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, hidden);
+}
+
+async function waitForTitle(page: Page, title: string): Promise<void> {
+  await page.waitForFunction((t) => document.title === t, title);
+}
+
+test('messages keep their lines and safe links; news below a reader who scrolled up, or in a hidden tab, is counted', {
+  timeout: 90_000,
+}, async () => {
+  const open = await startServer({ env: { RATE_LIMIT_PER_SEC: '0', CLIENT_RATE_PER_SEC: '0' } });
+  try {
+    const room = uniqueRoom('marks');
+    const ann = await openChat(room, 'ann', open.baseUrl);
+    await waitForStatus(ann, 'connected');
+    const title = `#${room} – edgechat`;
+    expect(await ann.title()).toBe(title);
+
+    // Shift+Enter starts a new line, Enter sends the whole message.
+    await ann.locator('#text').fill('first line');
+    await ann.locator('#text').press('Shift+Enter');
+    await ann.locator('#text').pressSequentially('second line');
+    expect(await ann.inputValue('#text')).toBe('first line\nsecond line');
+    await ann.locator('#text').press('Enter');
+    await ann.waitForFunction(() => document.querySelector('#messages .message') && !document.querySelector('#messages .outgoing'));
+    expect(await timeline(ann)).toEqual(['first line\nsecond line']);
+    expect(await ann.inputValue('#text')).toBe('');
+
+    // Addresses become links when they are http or https, and open apart from the page.
+    const poster = await TestClient.join(open.wsUrl(`/ws/${room}?name=poster`));
+    const withLinks =
+      'docs at https://example.com/a?b=1&c=2. Not javascript:alert(1), data:text/html,x, ftp://example.com ' +
+      'or JAVASCRIPT://%0aalert(1) (see http://example.org/x_(y))';
+    poster.send({ type: 'message', text: withLinks, cid: 'links' });
+    await waitForText(ann, '#messages', 'docs at');
+    const links = await ann.$$eval('#messages a', (anchors: HTMLAnchorElement[]) =>
+      anchors.map((a) => ({ href: a.getAttribute('href'), text: a.textContent, rel: a.rel, target: a.target })),
+    );
+    const safe = { rel: 'noopener noreferrer', target: '_blank' };
+    expect(links).toEqual([
+      { href: 'https://example.com/a?b=1&c=2', text: 'https://example.com/a?b=1&c=2', ...safe },
+      { href: 'http://example.org/x_(y)', text: 'http://example.org/x_(y)', ...safe },
+    ]);
+    expect((await timeline(ann)).at(-1)).toBe(withLinks);
+
+    // At the bottom, new messages are simply read: nothing counted.
+    for (const n of range(1, 30)) poster.send({ type: 'message', text: `filler ${n}`, cid: `f${n}` });
+    await waitForText(ann, '#messages', 'filler 30');
+    expect(await ann.title()).toBe(title);
+    expect(await ann.locator('#jump').isHidden()).toBe(true);
+
+    // Scrolled up, they are counted, in the title and on a button, and the reader stays put.
+    await ann.evaluate(() => {
+      const list = document.getElementById('messages')!;
+      list.scrollTop = 0;
+      list.dispatchEvent(new Event('scroll'));
+    });
+    for (const n of range(1, 3)) poster.send({ type: 'message', text: `news ${n}`, cid: `n${n}` });
+    await waitForTitle(ann, `(3) ${title}`);
+    const jump = ann.getByRole('button', { name: '3 new messages' });
+    await jump.waitFor({ state: 'visible' });
+    expect(await ann.$eval('#messages', (list) => list.scrollTop)).toBe(0);
+    await mkdir('test-results', { recursive: true });
+    await ann.screenshot({ path: 'test-results/new-messages.png' });
+    await jump.click();
+    await waitForTitle(ann, title);
+    expect(await ann.locator('#jump').isHidden()).toBe(true);
+    expect(await ann.$eval('#messages', (list) => list.scrollHeight - list.scrollTop - list.clientHeight)).toBeLessThan(40);
+
+    // A hidden tab counts what arrives, and showing it again reads it.
+    await setHidden(ann, true);
+    for (const n of range(4, 5)) poster.send({ type: 'message', text: `news ${n}`, cid: `n${n}` });
+    await waitForTitle(ann, `(2) ${title}`);
+    expect(await ann.locator('#jump').isHidden()).toBe(true); // the list is at the bottom: nothing to jump to
+    await setHidden(ann, false);
+    await waitForTitle(ann, title);
+    await poster.close();
+    await ann.context().close();
+  } finally {
+    await open.stop();
+  }
+  expectCleanPages();
+});
+
+/** The header's parts at their places on screen: which of them overlap, and its height. */
+async function headerLayout(page: Page): Promise<{ overlaps: string[]; outside: string[]; height: number }> {
+  return page.evaluate(() => {
+    const parts = ['.brand', '#settings-toggle', '.pill', '#open', '#close']
+      .map((selector) => ({ selector, box: document.querySelector(selector)!.getBoundingClientRect() }))
+      .filter(({ box }) => box.width > 0 && box.height > 0);
+    const overlaps: string[] = [];
+    for (const [i, a] of parts.entries()) {
+      for (const b of parts.slice(i + 1)) {
+        const width = Math.min(a.box.right, b.box.right) - Math.max(a.box.left, b.box.left);
+        const height = Math.min(a.box.bottom, b.box.bottom) - Math.max(a.box.top, b.box.top);
+        if (width > 0.5 && height > 0.5) overlaps.push(`${a.selector} × ${b.selector}`);
+      }
+    }
+    const header = document.querySelector('header')!.getBoundingClientRect();
+    const outside = parts
+      .filter(({ box }) => box.left < header.left || box.right > header.right || box.top < header.top || box.bottom > header.bottom)
+      .map(({ selector }) => selector);
+    return { overlaps, outside, height: header.height };
+  });
+}
+
+test('at phone width the header is one compact row, and a reconnect is announced once, not every second', { timeout: 90_000 }, async () => {
+  const port = await freePort();
+  let restartable = await startServer({ port });
+  try {
+    const page = await openChat(uniqueRoom('phone-header'), 'ann', restartable.baseUrl);
+    await page.setViewportSize({ width: 390, height: 740 });
+    await waitForStatus(page, 'connected');
+    let layout = await headerLayout(page);
+    expect(layout).toMatchObject({ overlaps: [], outside: [] });
+    expect(layout.height).toBeLessThan(70);
+    // Header and the strip of members together leave the screen to the messages.
+    expect(await page.$eval('#messages', (list) => list.getBoundingClientRect().top)).toBeLessThan(120);
+
+    await recordChanges(page, '#status');
+    await recordChanges(page, '#countdown');
+    await restartable.stop();
+    await waitForReconnecting(page);
+    // Wait for a countdown of a few seconds to run (the backoff is random, and grows).
+    await page.waitForFunction(
+      () => {
+        const shown = (window as unknown as Record<string, string[]>)['changes:#countdown']!;
+        return shown.some((text) => /in [2-9]s/.test(text)) && shown.filter(Boolean).length >= 3;
+      },
+      undefined,
+      { timeout: 30_000 },
+    );
+    await mkdir('test-results', { recursive: true });
+    await page.screenshot({ path: 'test-results/phone-reconnecting.png' });
+    layout = await headerLayout(page);
+    expect(layout).toMatchObject({ overlaps: [], outside: [] });
+    expect(layout.height).toBeLessThan(70);
+    // The countdown is on screen but in no live region; the status was written once.
+    expect(await page.locator('#countdown').isVisible()).toBe(true);
+    const liveAround = await page.$eval(
+      '#countdown',
+      (countdown) =>
+        countdown.closest('[aria-live], [role="status"], [role="alert"], [role="log"], [role="timer"], [role="marquee"]')?.outerHTML ??
+        null,
+    );
+    expect(liveAround).toBeNull();
+    expect(await changesOf(page, '#status')).toEqual(['reconnecting']);
+
+    restartable = await startServer({ port });
+    await waitForStatus(page, 'connected', RECONNECT_WAIT_MS);
+    expect(await changesOf(page, '#status')).toEqual(['reconnecting', 'connected']);
+
+    // Unfolded, the room and name forms take their own rows below, still without overlap.
+    await page.getByRole('button', { name: /^Room and name/ }).click();
+    await page.locator('#name').waitFor({ state: 'visible' });
+    expect((await headerLayout(page)).overlaps).toEqual([]);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await page.screenshot({ path: 'test-results/phone-settings.png' });
+    await page.context().close();
+  } finally {
+    await restartable.stop();
+  }
+  expectCleanPages();
+});
+
+/** Serious and critical axe-core violations on the page, each with where it is. */
+async function seriousViolations(page: Page): Promise<string[]> {
+  return page.evaluate(async () => {
+    type Result = { violations: { id: string; impact: string; nodes: { target: string[] }[] }[] };
+    const { axe } = window as unknown as { axe: { run: (context: Document) => Promise<Result> } };
+    const { violations } = await axe.run(document);
+    return violations
+      .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
+      .flatMap((violation) => violation.nodes.map((node) => `${violation.id}: ${node.target.join(' ')}`));
+  });
+}
+
+/**
+ * What axe does not measure: input borders against what surrounds them (3:1, WCAG 1.4.11)
+ * and the status in each of its states against the header (4.5:1), each below its minimum.
+ */
+async function lowContrasts(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const channels = (color: string) =>
+      color
+        .match(/[\d.]+/g)!
+        .slice(0, 3)
+        .map(Number);
+    const luminance = (color: string) => {
+      const [r, g, b] = channels(color).map((c) => (c / 255 <= 0.03928 ? c / 255 / 12.92 : ((c / 255 + 0.055) / 1.055) ** 2.4));
+      return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
+    };
+    const ratio = (a: string, b: string) => {
+      const [light, dark] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+      return (light! + 0.05) / (dark! + 0.05);
+    };
+    const style = (selector: string) => getComputedStyle(document.querySelector(selector)!);
+    const low: string[] = [];
+    const check = (what: string, a: string, b: string, minimum: number) => {
+      const measured = ratio(a, b);
+      if (measured < minimum) low.push(`${what}: ${measured.toFixed(2)}`);
+    };
+    for (const [input, around] of [
+      ['#room', 'header'],
+      ['#name', 'header'],
+      ['#text', '.composer-area'],
+    ] as const) {
+      check(`${input} border on its field`, style(input).borderTopColor, style(input).backgroundColor, 3);
+      check(`${input} border on ${around}`, style(input).borderTopColor, style(around).backgroundColor, 3);
+    }
+    const phase = document.body.dataset.state;
+    for (const state of ['connecting', 'connected', 'reconnecting', 'closed']) {
+      document.body.dataset.state = state;
+      check(`status when ${state}`, style('.pill').color, style('header').backgroundColor, 4.5);
+    }
+    document.body.dataset.state = phase;
+    return low;
+  });
+}
+
+test('the page passes an accessibility check with messages, members and moderator tools on screen', { timeout: 90_000 }, async () => {
+  const secret = 'accessibility test secret';
+  const guarded = await startServer({ env: { STORAGE: 'memory', AUTH_SECRET: secret, PUBLIC_ROOMS: 'a11y-*' } });
+  try {
+    const room = uniqueRoom('a11y');
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    const modToken = await sign({ sub: 'mia', name: 'Mia', rooms: [room], role: 'moderator', exp }, secret, 'HS256');
+    const mod = await openChat(`${room}#token=${modToken}`, undefined, guarded.baseUrl, { bypassCSP: true });
+    await waitForStatus(mod, 'connected');
+    const bob = await openChat(room, 'bob', guarded.baseUrl);
+    await waitForStatus(bob, 'connected');
+    await sendMessage(bob, 'hello, the notes are at https://example.com/notes');
+    await sendMessage(mod, 'welcome, bob\nglad you are here');
+    await waitForText(mod, '#messages', 'the notes are at');
+    await mod.getByRole('button', { name: 'Kick bob' }).waitFor({ state: 'visible' });
+    await mod.getByRole('button', { name: 'Delete message from bob' }).waitFor({ state: 'visible' });
+    await bob.locator('#text').pressSequentially('typing');
+    await waitForText(mod, '#typing', 'bob is typing');
+    expect(await presenceLines(mod)).toEqual(['bob joined']);
+
+    await mod.addScriptTag({ path: 'node_modules/axe-core/axe.min.js' });
+    for (const colorScheme of ['light', 'dark'] as const) {
+      await mod.emulateMedia({ colorScheme });
+      expect(await seriousViolations(mod), colorScheme).toEqual([]);
+      expect(await lowContrasts(mod), colorScheme).toEqual([]);
+    }
+    // At phone width, with the room and name forms unfolded.
+    await mod.emulateMedia({ colorScheme: 'light' });
+    await mod.setViewportSize({ width: 390, height: 740 });
+    await mod.getByRole('button', { name: /^Room and name/ }).click();
+    expect(await seriousViolations(mod)).toEqual([]);
+    await mkdir('test-results', { recursive: true });
+    await mod.screenshot({ path: 'test-results/accessibility-phone.png' });
     await closePages(mod, bob);
   } finally {
     await guarded.stop();
