@@ -609,8 +609,10 @@ export class ChatClient {
  * @property {(() => void) | undefined} undo Takes back what was done ahead of the answer.
  */
 
+/** 16 random bytes in hex; getRandomValues, unlike randomUUID, works on plain-http pages too. */
 function newCid() {
-  return `c_${crypto.randomUUID()}`;
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return `c_${Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')}`;
 }
 
 /** @param {string} url */
