@@ -1,5 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ClientFrame, DisplayName, JoinQuery, RoomName, describeIssues } from '../src/core/protocol.ts';
+import { ClientFrame, DisplayName, describeIssues, JoinQuery, RoomName } from '../src/core/protocol.ts';
+import { nameProblem, roomProblem } from '../static/client.js';
 
 describe('RoomName', () => {
   it('lower-cases, then allows 1-64 of a-z 0-9 _ - starting with a letter or digit', () => {
@@ -84,5 +86,32 @@ describe('ClientFrame', () => {
       expect(result.success).toBe(false);
       expect(describeIssues(result.error!)).toMatch(new RegExp(`^${field}: `));
     }
+  });
+});
+
+describe("the client library's copy of the name rules", () => {
+  // static/client.js checks names and rooms before it connects, without zod: it must say
+  // exactly what the schemas say, or it would connect with what the server refuses.
+  const samples = fc.oneof(
+    fc.string({ maxLength: 70 }),
+    fc.string({ unit: 'grapheme', maxLength: 40 }),
+    fc.string({
+      unit: fc.constantFrom('a', 'Z', '0', '-', '_', ' ', '\t', '\u200b', '\u202e', '\u2066', '\u2800', '\u0000', 'é', '🙂', 'ß'),
+      maxLength: 70,
+    }),
+  );
+
+  it('refuses exactly the display names DisplayName refuses', () => {
+    fc.assert(
+      fc.property(samples, (name) => (nameProblem(name) === undefined) === DisplayName.safeParse(name).success),
+      { seed: 11, numRuns: 5000 },
+    );
+  });
+
+  it('refuses exactly the rooms RoomName refuses', () => {
+    fc.assert(
+      fc.property(samples, (room) => (roomProblem(room) === undefined) === RoomName.safeParse(room).success),
+      { seed: 12, numRuns: 5000 },
+    );
   });
 });
