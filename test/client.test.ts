@@ -1,10 +1,13 @@
 // The client library (static/client.js) against real servers on every runtime, and across
 // a Redis cluster behind a stand-in load balancer: what it promises an app is that nothing
 // is lost or sent twice, whatever the connection goes through.
+import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { sign } from 'hono/jwt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ChatClient, type ClientOptions, nameProblem, type RequestError, roomProblem, type Status } from '../static/client.js';
@@ -13,6 +16,8 @@ import { startRedis, type RunningRedis } from './support/redis.ts';
 import { freePort, startServer, type RunningServer, type RuntimeName } from './support/server.ts';
 
 const RUNTIMES: RuntimeName[] = ['node', 'deno', 'bun', 'workers'];
+const root = fileURLToPath(new URL('..', import.meta.url));
+const execFileAsync = promisify(execFile);
 const SECRET = 'client test secret';
 /** A small budget, so that a burst runs into it: 5 at once, then 20 a second. */
 const ENV = {
@@ -416,4 +421,30 @@ describe('the client across a Redis cluster', { timeout: 90_000 }, () => {
     expect(bobHeard).toEqual(['on the first instance', ...texts('after the failover', 5)]);
     expect(resets).toEqual([]);
   });
+});
+
+describe('the client itself on Deno and Bun', { timeout: 60_000 }, () => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    server = await startServer({ runtime: 'node', env: { ...ENV, STORAGE: 'memory' } });
+  });
+  afterAll(() => server?.stop());
+
+  const commands = {
+    deno: ['node_modules/.bin/deno', 'run', '--allow-net', 'test/support/send-once.js'],
+    bun: ['node_modules/.bin/bun', 'test/support/send-once.js'],
+  };
+  for (const [runtime, command] of Object.entries(commands)) {
+    it(`sends a message and is answered with it as stored, on ${runtime}`, async () => {
+      const room = uniqueRoom();
+      const watcher = connect({ url: server.baseUrl, room, name: 'watcher' });
+      const watcherHeard = heard(watcher);
+      await reaches(watcher, 'open');
+      const [file, ...args] = command;
+      const { stdout } = await execFileAsync(file!, [...args, server.baseUrl, room, `hello from ${runtime}`], { cwd: root });
+      const stored = JSON.parse(stdout.trim().split('\n').at(-1)!);
+      expect(stored).toMatchObject({ type: 'message', room, text: `hello from ${runtime}`, from: { name: 'runtime' } });
+      await until(() => watcherHeard.length === 1, 'the watcher hears it');
+    });
+  }
 });
