@@ -5,14 +5,14 @@
 import type { Hono, MiddlewareHandler } from 'hono';
 import type { GetConnInfo } from 'hono/conninfo';
 import type { WSContext } from 'hono/ws';
-import { createApp, type AppEnv } from './core/app.ts';
+import type { AppEnv } from './core/app.ts';
 import { readConfig, type Config } from './core/config.ts';
 import { ConnectionCounter } from './core/connections.ts';
 import type { Engine } from './core/engine.ts';
-import { localRooms, type Upgrade } from './core/local-rooms.ts';
+import type { Upgrade } from './core/local-rooms.ts';
 import { RoomRegistry } from './core/registry.ts';
 import type { Connection } from './core/room.ts';
-import { openEngine, processMetrics, staticRoot } from './runtime/process.ts';
+import { createProcessApp, openEngine } from './runtime/process.ts';
 
 export { readConfig, type Config } from './core/config.ts';
 export type { Engine } from './core/engine.ts';
@@ -54,14 +54,14 @@ export function createChatApp(options: ChatAppOptions): ChatApp {
   const config = readConfig(options.env ?? {});
   const engine = options.engine ?? openEngine(config);
   const rooms = new RoomRegistry(config, engine);
-  const app = createApp({
+  const app = createProcessApp({
     config,
-    rooms: localRooms(rooms, options.upgradeWebSocket, socketConnection),
-    metrics: () => rooms.renderMetrics(processMetrics()),
-    assets: options.serveStatic?.({ root: staticRoot() }),
-    connInfo: options.getConnInfo,
+    registry: rooms,
     connections: new ConnectionCounter(config.maxConnectionsPerClient, config.maxConnections),
-    problem: () => rooms.problem,
+    upgrade: options.upgradeWebSocket,
+    toConnection: socketConnection,
+    serveStatic: options.serveStatic,
+    connInfo: options.getConnInfo,
   });
   return {
     app,

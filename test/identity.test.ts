@@ -147,8 +147,14 @@ for (const runtime of RUNTIMES)
 
 const API_KEY = 'the backend key, long enough to guess never';
 
-for (const runtime of RUNTIMES)
-  describe(`moderation and the backend API on ${runtime}`, { timeout: 60_000 }, () => {
+/** Every runtime with its durable storage (SQLite; a Durable Object's on Workers), and Node in memory mode. */
+const MODERATED: [RuntimeName, 'sqlite' | 'memory'][] = [
+  ...RUNTIMES.map((runtime) => [runtime, 'sqlite'] as [RuntimeName, 'sqlite']),
+  ['node', 'memory'],
+];
+
+for (const [runtime, storage] of MODERATED)
+  describe(`moderation and the backend API on ${runtime} (${storage})`, { timeout: 60_000 }, () => {
     let server: RunningServer;
     const minted: string[] = [];
     const mint = async (claims: Record<string, unknown>) => {
@@ -167,7 +173,7 @@ for (const runtime of RUNTIMES)
     beforeAll(async () => {
       server = await startServer({
         runtime,
-        env: { STORAGE: 'sqlite', AUTH_SECRET: SECRET, API_KEY, PUBLIC_ROOMS: 'lobby', RATE_LIMIT_PER_SEC: '0' },
+        env: { STORAGE: storage, AUTH_SECRET: SECRET, API_KEY, PUBLIC_ROOMS: 'lobby', RATE_LIMIT_PER_SEC: '0' },
       });
     });
     afterAll(() => server?.stop());

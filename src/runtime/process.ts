@@ -63,19 +63,19 @@ export interface ProcessAppParts {
   connections: ConnectionCounter;
   upgrade: Upgrade;
   toConnection: (ws: WSContext) => Connection;
-  /** The runtime's static-file middleware (Hono's serveStatic for it). */
-  serveStatic: (options: { root: string }) => MiddlewareHandler;
+  /** The runtime's static-file middleware (Hono's serveStatic for it); without it, no chat page. */
+  serveStatic?: ((options: { root: string }) => MiddlewareHandler) | undefined;
   connInfo: GetConnInfo;
 }
 
-/** The app of a runtime with a process: rooms in this process, /metrics, and static/. */
+/** The app of a runtime with a process: rooms in this process, /metrics, and static/ if asked. */
 export function createProcessApp(parts: ProcessAppParts) {
   const { config, registry, connections, upgrade, toConnection, serveStatic, connInfo } = parts;
   return createApp({
     config,
     rooms: localRooms(registry, upgrade, toConnection),
     metrics: () => registry.renderMetrics(processMetrics()),
-    assets: serveStatic({ root: staticRoot() }),
+    assets: serveStatic?.({ root: staticRoot() }),
     connInfo,
     connections,
     problem: () => registry.problem,
