@@ -255,6 +255,10 @@ function targetRows(report: Report): string[][] {
     const socketioRedis = reference(report.rows, shape, SOCKETIO_REDIS);
     const cost = (result: Result) => result.serverCpuUsPerDelivery ?? NaN;
     if (redis && node) check('Redis mode ×2 CPU/delivery ≤ 1.3× memory mode', shape.name, cost(redis) / cost(node), (v) => v <= 1.3);
+    const single = reference(report.rows, shape, 'edgechat-node-redis-single');
+    if (single && node) {
+      check('(same, one instance) Redis mode ×1 CPU/delivery ≤ 1.3× memory mode', shape.name, cost(single) / cost(node), (v) => v <= 1.3);
+    }
     if (redis && socketioRedis) {
       check(
         'Redis cluster ≥ 5× Socket.IO + Redis adapter in deliveries per CPU-second',
@@ -292,7 +296,9 @@ export function markdown(report: Report, chartPath: string, changes: string): st
     "that measurement alone. The client spreads each room's members, senders included, over the",
     'two processes in turn, so every message crosses Redis to reach half of its room. Their',
     '*× Socket.IO* compares them with the Socket.IO cluster, and their server CPU is the sum of',
-    'both processes and redis-server.',
+    'both processes and redis-server. A third row, **edgechat on Node ×1, Redis**, is one such',
+    'process alone on its redis-server: it separates what Redis costs from what splitting the',
+    'room costs.',
     '',
     'The load client (`bench/client.ts`) is one Node process with one thread, so that the server',
     'under test keeps the other core: it speaks WebSocket over raw `net` sockets that all read',
@@ -400,6 +406,7 @@ const COLORS: Record<ServerId, string> = {
   'socketio-node': '#805ad5',
   'bun-publish': '#d69e2e',
   'edgechat-node-redis': '#1a365d',
+  'edgechat-node-redis-single': '#2c5282',
   'socketio-node-redis': '#553c9a',
 };
 

@@ -15,7 +15,7 @@ import { SERVERS, root, serverById, startServer, type Running, type ServerDef } 
 const HELP = `npm run bench -- [flags]
 
   --servers LIST      comma-separated, default all: ${SERVERS.map((s) => s.id).join(',')}
-                      (without it, the two clusters on Redis run in room200 only, and not idle)
+                      (without it, the Redis rows run in room200 only, and not idle)
   --shapes LIST       default room200,room2000,rooms1000x10; also RxM (e.g. 10x50) for R rooms of M
   --rooms R --members M
                       one custom shape instead of --shapes

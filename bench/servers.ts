@@ -21,6 +21,7 @@ export type ServerId =
   | 'socketio-node'
   | 'bun-publish'
   | 'edgechat-node-redis'
+  | 'edgechat-node-redis-single'
   | 'socketio-node-redis';
 
 export interface ServerDef {
@@ -46,6 +47,12 @@ export interface ServerDef {
  * in room200, where each of their measurements starts three processes.
  */
 const CLUSTER = { instances: 2, shapes: ['room200'] } as const;
+const REDIS_NODE = {
+  runtime: 'node',
+  proto: 'edgechat',
+  command: (nodeArgs: string[] = []) => [process.execPath, ...nodeArgs, 'src/runtime/node/server.ts'],
+  env: { STORAGE: 'redis' },
+} as const;
 
 export const SERVERS: readonly ServerDef[] = [
   {
@@ -109,11 +116,16 @@ export const SERVERS: readonly ServerDef[] = [
   {
     id: 'edgechat-node-redis',
     label: 'edgechat on Node ×2, Redis',
-    runtime: 'node',
-    proto: 'edgechat',
-    command: (nodeArgs = []) => [process.execPath, ...nodeArgs, 'src/runtime/node/server.ts'],
-    env: { STORAGE: 'redis' },
+    ...REDIS_NODE,
     ...CLUSTER,
+  },
+  // The same process alone on its redis-server: what Redis costs without the room being split.
+  {
+    id: 'edgechat-node-redis-single',
+    label: 'edgechat on Node ×1, Redis',
+    ...REDIS_NODE,
+    ...CLUSTER,
+    instances: 1,
   },
   {
     id: 'socketio-node-redis',

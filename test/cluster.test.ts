@@ -273,6 +273,32 @@ describe('a cluster of Node, Deno and Bun on one Redis', { timeout: 90_000 }, ()
     expect(await back.next('message')).toMatchObject({ text: 'answering again', seq: 1 });
   });
 
+  it('never stores a message it answered unavailable, though the hanging Redis runs it on waking', async () => {
+    const room = uniqueRoom();
+    const ann = await join(instances[0]!, room);
+    const bob = await join(instances[1]!, room);
+    redis.pause();
+    try {
+      // The instance has sent the append to Redis, where it waits unread.
+      ann.send({ type: 'message', text: 'sent into the hang', cid: 'hung' });
+      expect(await ann.next('error')).toMatchObject({ code: 'unavailable', cid: 'hung' });
+    } finally {
+      redis.resume();
+    }
+    await until(async () => (await fetch(`${instances[0]!.baseUrl}/healthz`)).ok);
+    // Through the same instance's connection to Redis, so after the append that waited.
+    const after = await fetch(`${instances[0]!.baseUrl}/api/rooms/${room}/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ENV.API_KEY}` },
+      body: JSON.stringify({ text: 'after the hang' }),
+    });
+    expect(await after.json()).toMatchObject({ text: 'after the hang', seq: 1 });
+    const page = await (await fetch(`${instances[2]!.baseUrl}/api/rooms/${room}/messages`)).json();
+    expect(page.messages.map((message: Frame) => message.text)).toEqual(['after the hang']);
+    // The hang was shorter than the silence after which an instance reconnects: Bob stayed.
+    expect(await bob.next('message')).toMatchObject({ text: 'after the hang', seq: 1 });
+  });
+
   it('stays up while Redis is down: 503 degraded and unavailable, open connections kept; recovers by itself', async () => {
     const room = uniqueRoom();
     const ann = await join(instances[0]!, room);

@@ -51,6 +51,14 @@ const reconnectStrategy = (retries: number) => Math.min(100 * 2 ** retries, 2000
  */
 const PING_INTERVAL_MS = 1000;
 const SILENCE_TIMEOUT_MS = 5000;
+/**
+ * An append that Redis runs later than this after its messages were posted is refused
+ * there; a second after that, their senders are told `unavailable`. The second covers the
+ * error in measuring Redis's clock (see measureClock) and the answer's way back, so that a
+ * Redis that hangs and then wakes up never stores a message whose sender heard it failed.
+ */
+const APPEND_DEADLINE_MS = 2000;
+const APPEND_GIVE_UP_MS = APPEND_DEADLINE_MS + 1000;
 
 export class RedisEngine implements Engine {
   private readonly client: Client;
@@ -63,8 +71,10 @@ export class RedisEngine implements Engine {
   private readonly heartbeat: ReturnType<typeof setInterval>;
   private subscribedOnce = false;
   private lastErrorLog = 0;
-  /** The scripts loaded into Redis on each (re)connection; see run(). */
+  /** The scripts loaded into Redis, and its clock read, on each (re)connection; see run(). */
   private scriptsLoaded: Promise<unknown> = Promise.resolve();
+  /** Redis's clock minus this instance's, as last measured; see measureClock(). */
+  private clockOffset: number | undefined;
 
   private readonly config: Config;
 
@@ -84,9 +94,8 @@ export class RedisEngine implements Engine {
       client.on('error', (error: unknown) => this.logError(error));
     }
     this.client.on('ready', () => {
-      this.scriptsLoaded = Promise.all(Object.values(SCRIPTS).map((script) => this.client.scriptLoad(script.source))).catch(
-        (error: unknown) => this.logError(error),
-      );
+      const loads = Object.values(SCRIPTS).map((script) => this.client.scriptLoad(script.source));
+      this.scriptsLoaded = Promise.all([...loads, this.measureClock()]).catch((error: unknown) => this.logError(error));
     });
     // The subscription came back after a break: events of that time are lost, so every
     // member resumes, from a new instance whose old members expire (see HEARTBEAT).
@@ -163,13 +172,18 @@ export class RedisEngine implements Engine {
    * would send that call after later ones (only after an operator's SCRIPT FLUSH now).
    */
   async run(script: Script, keys: string[], args: string[]): Promise<unknown> {
-    await this.scriptsLoaded;
+    await this.ready();
     try {
       return await this.client.evalSha(script.sha, { keys, arguments: args });
     } catch (error) {
       if (!String(error).includes('NOSCRIPT')) throw error;
       return this.client.eval(script.source, { keys, arguments: args });
     }
+  }
+
+  /** Settles once the scripts are loaded and Redis's clock read on the current connection. */
+  ready(): Promise<unknown> {
+    return this.scriptsLoaded;
   }
 
   /** A call whose answer nobody waits for: a failure is logged, and close() waits for it. */
@@ -187,9 +201,28 @@ export class RedisEngine implements Engine {
     return this.subscriber.sUnsubscribe(channel, onMessage);
   }
 
+  /**
+   * The deadline of an append of messages posted at `postedAt` (this instance's clock), on
+   * Redis's clock; '' (none) until the clock has been read once.
+   */
+  appendDeadline(postedAt: number): string {
+    return this.clockOffset === undefined ? '' : String(postedAt + this.clockOffset + APPEND_DEADLINE_MS);
+  }
+
+  /**
+   * Reads Redis's clock. Taken as of the moment the answer arrived, the offset comes out
+   * low by up to the round trip, which only makes deadlines earlier; it is read again with
+   * every heartbeat, so that the two clocks drifting apart does not matter.
+   */
+  private async measureClock(): Promise<void> {
+    const [seconds, micros] = await this.client.time();
+    this.clockOffset = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - Date.now();
+  }
+
   /** Renews this instance's place in every room it holds, and finds rooms whose data is gone. */
   private beat(): void {
     if (this.problem) return;
+    this.detach(this.measureClock());
     const until = String(Math.round((this.config.presenceTtlMs * 2) / 3));
     for (const hub of this.hubs) {
       this.detach(
@@ -300,7 +333,7 @@ class RedisHub implements RoomHub {
     if (!this.turn) {
       const turn: Turn = { rests: [], posts: [] };
       this.turn = turn;
-      setImmediate(() => this.append(turn));
+      setImmediate(() => void this.append(turn));
     }
     const turn = this.turn;
     return new Promise((resolve, reject) => {
@@ -309,23 +342,37 @@ class RedisHub implements RoomHub {
     });
   }
 
-  private append(turn: Turn): void {
+  private async append(turn: Turn): Promise<void> {
     this.turn = undefined;
-    const args = [String(this.config.historyRetention), this.channel, this.messageHead, ...turn.rests];
-    this.engine.run(SCRIPTS.append, this.keys, args).then(
-      (answer) => {
-        const [epoch, last] = answer as [string, number];
-        const first = last - turn.posts.length + 1;
-        turn.posts.forEach(({ draft: { from, text, ts, cid }, resolve }, i) => {
-          const seq = first + i;
-          const id = `m_${epoch}_${seq}`;
-          resolve({ type: 'message', room: this.name, seq, id, from, text, ts, ...(cid !== undefined && { cid }) });
-        });
-      },
-      (error: unknown) => {
-        for (const { reject } of turn.posts) reject(error);
-      },
-    );
+    const postedAt = Date.now();
+    let failed = false;
+    const fail = (error: unknown) => {
+      if (failed) return;
+      failed = true;
+      for (const { reject } of turn.posts) reject(error);
+    };
+    const giveUp = setTimeout(() => fail(new Error('Redis did not answer in time')), APPEND_GIVE_UP_MS);
+    try {
+      // The deadline needs Redis's clock, read when the connection became ready.
+      await this.engine.ready();
+      const deadline = this.engine.appendDeadline(postedAt);
+      const args = [String(this.config.historyRetention), this.channel, this.messageHead, deadline, ...turn.rests];
+      const answer = (await this.engine.run(SCRIPTS.append, this.keys, args)) as [string, number] | ['late'];
+      if (answer[0] === 'late') return fail(new Error('Redis ran the append after its deadline'));
+      // Cannot happen while the clocks are as measured; should it, the operator hears of it.
+      if (failed) logEvent('redis_append_after_give_up', { room: this.name, messages: turn.posts.length });
+      const [epoch, last] = answer as [string, number];
+      const first = last - turn.posts.length + 1;
+      turn.posts.forEach(({ draft: { from, text, ts, cid }, resolve }, i) => {
+        const seq = first + i;
+        const id = `m_${epoch}_${seq}`;
+        resolve({ type: 'message', room: this.name, seq, id, from, text, ts, ...(cid !== undefined && { cid }) });
+      });
+    } catch (error) {
+      fail(error);
+    } finally {
+      clearTimeout(giveUp);
+    }
   }
 
   async remove(seq: number, by: Member): Promise<boolean> {

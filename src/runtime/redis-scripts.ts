@@ -142,19 +142,22 @@ end
 
 /**
  * Stores messages under the next seqs, in order, and publishes them in one go. ARGV:
- * retention, channel, a message's JSON up to its seq, then each message's rest after its id.
- * Returns [epoch, the last seq].
+ * retention, channel, a message's JSON up to its seq, the deadline (ms on Redis's clock, or
+ * ''), then each message's rest after its id. Returns [epoch, the last seq], or ['late']
+ * when the deadline has passed: its sender has been told it failed, so it must not be stored.
  */
 export const APPEND = `${PRELUDE}
+local deadline = tonumber(ARGV[4])
+if deadline and now() > deadline then return {'late'} end
 local epoch = epochOf(true)
 local retention, channel, head = tonumber(ARGV[1]), ARGV[2], ARGV[3]
-local count = #ARGV - 3
+local count = #ARGV - 4
 local last = redis.call('HINCRBY', meta, 'seq', count)
 local order = redis.call('HINCRBY', meta, 'order', count) - count
 local messages, events = {}, {}
 for i = 1, count do
   local seq = last - count + i
-  messages[i] = head .. seq .. ',"id":"m_' .. epoch .. '_' .. seq .. '",' .. ARGV[3 + i]
+  messages[i] = head .. seq .. ',"id":"m_' .. epoch .. '_' .. seq .. '",' .. ARGV[4 + i]
   events[i] = event(epoch, order + i, '', messages[i])
 end
 if retention > 0 then
