@@ -73,6 +73,7 @@ const ConfigSchema = z.object({
     .transform((prefix) => prefix ?? 'edgechat:')
     .pipe(z.string().regex(/^[^\s{}]{1,64}$/, 'must be 1 to 64 characters without spaces or braces')),
   PRESENCE_TTL_MS: integer(15_000, 1000, 600_000),
+  REDIS_ROOM_TTL_MS: integer(30 * 24 * 3_600_000, 0),
   MAX_TEXT: integer(2000, 1, 1_000_000),
   MAX_FRAME_BYTES: integer(16384, 64, 16 * 1024 * 1024),
   MAX_ROOM_MEMBERS: integer(1000, 1),
@@ -137,6 +138,8 @@ export interface Config {
   redisUrl: string;
   redisPrefix: string;
   presenceTtlMs: number;
+  /** With STORAGE=redis: how long a room nobody is in or posts to keeps its data; 0 for ever. */
+  redisRoomTtlMs: number;
   maxText: number;
   maxFrameBytes: number;
   maxRoomMembers: number;
@@ -189,6 +192,10 @@ export function readConfig(env: object): Config {
     path: ['HISTORY_RETENTION'],
     message: 'must be at least HISTORY_LIMIT, so that every resume a welcome promises can be kept',
   })
+    .refine((c) => c.REDIS_ROOM_TTL_MS === 0 || c.REDIS_ROOM_TTL_MS >= c.PRESENCE_TTL_MS, {
+      path: ['REDIS_ROOM_TTL_MS'],
+      message: 'must be 0 or at least PRESENCE_TTL_MS, so that the rooms members are in stay',
+    })
     .refine((c) => [c.AUTH_SECRET, c.AUTH_PUBLIC_KEY, c.AUTH_JWKS_URL].filter(Boolean).length <= 1, {
       path: ['AUTH_SECRET'],
       message: 'set one of AUTH_SECRET, AUTH_PUBLIC_KEY and AUTH_JWKS_URL, not several',
@@ -212,6 +219,7 @@ export function readConfig(env: object): Config {
     redisUrl: c.REDIS_URL,
     redisPrefix: c.REDIS_PREFIX,
     presenceTtlMs: c.PRESENCE_TTL_MS,
+    redisRoomTtlMs: c.REDIS_ROOM_TTL_MS,
     maxText: c.MAX_TEXT,
     maxFrameBytes: c.MAX_FRAME_BYTES,
     maxRoomMembers: c.MAX_ROOM_MEMBERS,

@@ -224,9 +224,10 @@ export class RedisEngine implements Engine {
     if (this.problem) return;
     this.detach(this.measureClock());
     const until = String(Math.round((this.config.presenceTtlMs * 2) / 3));
+    const ttl = String(this.config.redisRoomTtlMs);
     for (const hub of this.hubs) {
       this.detach(
-        this.run(SCRIPTS.heartbeat, hub.keys, [hub.channel, this.instance, until]).then((answer) => {
+        this.run(SCRIPTS.heartbeat, hub.keys, [hub.channel, this.instance, until, ttl]).then((answer) => {
           const [epoch, known] = answer as [string, number];
           hub.checkEpoch(epoch === '' ? undefined : epoch, known === 1);
         }),
@@ -287,6 +288,7 @@ class RedisHub implements RoomHub {
       String(limit),
       String(this.config.historyRetention),
       String(this.config.maxRoomMembers),
+      String(this.config.redisRoomTtlMs),
     ];
     const answer = (await this.engine.run(SCRIPTS.join, this.keys, args)) as [string, number, number, string[], string, string];
     if (answer[0] === 'full') throw new RoomFull();
@@ -356,7 +358,8 @@ class RedisHub implements RoomHub {
       // The deadline needs Redis's clock, read when the connection became ready.
       await this.engine.ready();
       const deadline = this.engine.appendDeadline(postedAt);
-      const args = [String(this.config.historyRetention), this.channel, this.messageHead, deadline, ...turn.rests];
+      const { historyRetention, redisRoomTtlMs } = this.config;
+      const args = [String(historyRetention), this.channel, this.messageHead, deadline, String(redisRoomTtlMs), ...turn.rests];
       const answer = (await this.engine.run(SCRIPTS.append, this.keys, args)) as [string, number] | ['late'];
       if (answer[0] === 'late') return fail(new Error('Redis ran the append after its deadline'));
       // Cannot happen while the clocks are as measured; should it, the operator hears of it.

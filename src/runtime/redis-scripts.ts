@@ -43,6 +43,14 @@ local function epochOf(create)
   return epoch
 end
 
+-- Keeps the room's keys for ttl ms more, or for ever with 0 (the bans key keeps its own
+-- time): whatever members or messages do renews it, so only a room left alone expires.
+local function keep(ttl)
+  for _, key in ipairs({meta, log, members, alive, conns, counts}) do
+    if ttl > 0 then redis.call('PEXPIRE', key, ttl) else redis.call('PERSIST', key) end
+  end
+end
+
 local function event(epoch, order, about, frame)
   return epoch .. '|' .. order .. '|' .. about .. '|' .. frame
 end
@@ -143,21 +151,22 @@ end
 /**
  * Stores messages under the next seqs, in order, and publishes them in one go. ARGV:
  * retention, channel, a message's JSON up to its seq, the deadline (ms on Redis's clock, or
- * ''), then each message's rest after its id. Returns [epoch, the last seq], or ['late']
- * when the deadline has passed: its sender has been told it failed, so it must not be stored.
+ * ''), the room's time to live (ms), then each message's rest after its id. Returns
+ * [epoch, the last seq], or ['late'] when the deadline has passed: its sender has been told
+ * it failed, so it must not be stored.
  */
 export const APPEND = `${PRELUDE}
 local deadline = tonumber(ARGV[4])
 if deadline and now() > deadline then return {'late'} end
 local epoch = epochOf(true)
 local retention, channel, head = tonumber(ARGV[1]), ARGV[2], ARGV[3]
-local count = #ARGV - 4
+local count = #ARGV - 5
 local last = redis.call('HINCRBY', meta, 'seq', count)
 local order = redis.call('HINCRBY', meta, 'order', count) - count
 local messages, events = {}, {}
 for i = 1, count do
   local seq = last - count + i
-  messages[i] = head .. seq .. ',"id":"m_' .. epoch .. '_' .. seq .. '",' .. ARGV[4 + i]
+  messages[i] = head .. seq .. ',"id":"m_' .. epoch .. '_' .. seq .. '",' .. ARGV[5 + i]
   events[i] = event(epoch, order + i, '', messages[i])
 end
 if retention > 0 then
@@ -165,13 +174,15 @@ if retention > 0 then
   redis.call('LTRIM', log, -retention, -1)
 end
 redis.call('SPUBLISH', channel, table.concat(events, '\\n'))
+keep(tonumber(ARGV[5]))
 return {epoch, last}
 `;
 
 /**
  * Adds a member, announces it, and answers with its welcome's contents in the same step.
  * ARGV: channel, instance, member id, member JSON, alive until (ms from now),
- * since ('' if not given), the client's epoch, history limit, retention, most members.
+ * since ('' if not given), the client's epoch, history limit, retention, most members, the
+ * room's time to live (ms).
  * Returns [epoch, seq, order, history (list of JSON), members JSON, recovered ('1', '0' or
  * '')], or ['full'] when the room has no place left.
  */
@@ -202,6 +213,7 @@ else
   recovered = whole and '1' or '0'
   history = whole and slice(since, '', limit) or slice('', '', limit)
 end
+keep(tonumber(ARGV[11]))
 return {epoch, seq, order, history, roster(), recovered}
 `;
 
@@ -241,14 +253,16 @@ return 1
 
 /**
  * An instance renews its place in a room and reaps the members of instances that did not.
- * ARGV: channel, instance, alive until (ms from now). Returns the epoch ('' when the room's
- * data is gone) and 1 when the instance was still counted as alive, else 0.
+ * ARGV: channel, instance, alive until (ms from now), the room's time to live (ms). Returns
+ * the epoch ('' when the room's data is gone) and 1 when the instance was still counted as
+ * alive, else 0.
  */
 export const HEARTBEAT = `${PRELUDE}
 local epoch = epochOf(false)
 local known = redis.call('ZSCORE', alive, ARGV[2])
 reap(ARGV[1], epoch)
 redis.call('ZADD', alive, now() + tonumber(ARGV[3]), ARGV[2])
+keep(tonumber(ARGV[4]))
 return {epoch or '', known and 1 or 0}
 `;
 
