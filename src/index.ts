@@ -12,7 +12,7 @@ import type { Engine } from './core/engine.ts';
 import type { Upgrade } from './core/local-rooms.ts';
 import { RoomRegistry } from './core/registry.ts';
 import type { Connection } from './core/room.ts';
-import { createProcessApp, openEngine } from './runtime/process.ts';
+import { createProcessApp, openEngine, startHeartbeat } from './runtime/process.ts';
 
 export { readConfig, type Config } from './core/config.ts';
 export type { Engine } from './core/engine.ts';
@@ -54,12 +54,23 @@ export function createChatApp(options: ChatAppOptions): ChatApp {
   const config = readConfig(options.env ?? {});
   const engine = options.engine ?? openEngine(config);
   const rooms = new RoomRegistry(config, engine);
+  // Bun and Deno ping their sockets themselves (idleTimeout); Node's `ws` needs it done.
+  const pingable = new Set<PingableSocket>();
+  const heartbeat = startHeartbeat(() => pingable, config.pingIntervalMs);
   const app = createProcessApp({
     config,
     registry: rooms,
     connections: new ConnectionCounter(config.maxConnectionsPerClient, config.maxConnections),
     upgrade: options.upgradeWebSocket,
-    toConnection: socketConnection,
+    toConnection: (ws) => {
+      if (isPingable(ws.raw)) {
+        const raw = ws.raw;
+        pingable.add(raw);
+        raw.on('pong', () => heartbeat.answered(raw));
+        raw.once('close', () => pingable.delete(raw));
+      }
+      return socketConnection(ws);
+    },
     serveStatic: options.serveStatic,
     connInfo: options.getConnInfo,
   });
@@ -68,10 +79,24 @@ export function createChatApp(options: ChatAppOptions): ChatApp {
     rooms,
     config,
     close: async () => {
+      heartbeat.stop();
       rooms.shutdown();
       await engine.close();
     },
   };
+}
+
+/** A socket of `ws` (Node): pinged every PING_INTERVAL_MS, and dropped when it stops answering. */
+interface PingableSocket {
+  ping(): void;
+  terminate(): void;
+  on(event: 'pong', listener: () => void): unknown;
+  once(event: 'close', listener: () => void): unknown;
+}
+
+function isPingable(raw: unknown): raw is PingableSocket {
+  if (typeof raw !== 'object' || raw === null) return false;
+  return ['ping', 'terminate', 'on', 'once'].every((method) => typeof Reflect.get(raw, method) === 'function');
 }
 
 /** A socket through Hono's WebSocket helper, whatever the runtime under it. */

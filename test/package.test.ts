@@ -59,7 +59,8 @@ describe('the package', { timeout: 240_000 }, () => {
   describe('mounted into an app of its own', () => {
     let server: Launched;
     beforeAll(async () => {
-      server = await launch(() => [process.execPath, join(project, 'server.js')], { name: 'embed', env: { STORAGE: 'memory' } });
+      const env = { STORAGE: 'memory', PING_INTERVAL_MS: '300' };
+      server = await launch(() => [process.execPath, join(project, 'server.js')], { name: 'embed', env });
     });
     afterAll(() => server?.stop());
 
@@ -73,6 +74,15 @@ describe('the package', { timeout: 240_000 }, () => {
       const stored = JSON.parse(output);
       expect(stored).toMatchObject({ type: 'message', room: 'lobby', text: 'from the example', from: { name: 'script' } });
       expect(await watcher.next('message')).toEqual(stored);
+      await watcher.close();
+    });
+
+    it('drops a member that stops answering protocol pings, and announces its leave', async () => {
+      const silent = await TestClient.join(`ws://127.0.0.1:${server.port}/ws/quiet`, { autoPong: false });
+      const watcher = await TestClient.join(`ws://127.0.0.1:${server.port}/ws/quiet`);
+      expect(await watcher.next('presence', 5_000)).toMatchObject({ event: 'leave', member: silent.welcome.you });
+      expect((await silent.closed).code).toBe(1006);
+      expect(watcher.socket.readyState).toBe(watcher.socket.OPEN);
       await watcher.close();
     });
 

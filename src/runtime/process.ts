@@ -128,6 +128,8 @@ export function startHeartbeat<S extends Pingable>(sockets: () => Iterable<S>, i
       }
     }
   }, intervalMs);
+  // The server keeps the process alive, not its pings.
+  timer.unref?.();
   return {
     answered: (ws: S) => void awaitingPong.delete(ws),
     stop: () => clearInterval(timer),
