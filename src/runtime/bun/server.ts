@@ -61,17 +61,28 @@ const registry = new RoomRegistry(config, engine, {
   }),
 });
 
-function toConnection(context: WSContext): BunConnection {
-  const ws = context.raw as Socket;
-  return {
-    ws,
-    send: (payload) => run(() => ws.sendText(payload as string)),
-    close: (code, reason) => run(() => ws.close(code, reason)),
-    get bufferedAmount() {
-      return ws.getBufferedAmount();
-    },
-  };
+/** A class rather than an object of closures: an idle socket keeps one small object. */
+class BunSocketConnection implements BunConnection {
+  readonly ws: Socket;
+
+  constructor(ws: Socket) {
+    this.ws = ws;
+  }
+
+  send(payload: string | Uint8Array): void {
+    run(() => this.ws.sendText(payload as string));
+  }
+
+  close(code: number, reason: string): void {
+    run(() => this.ws.close(code, reason));
+  }
+
+  get bufferedAmount(): number {
+    return this.ws.getBufferedAmount();
+  }
 }
+
+const toConnection = (context: WSContext): BunConnection => new BunSocketConnection(context.raw as Socket);
 
 const app = createProcessApp({
   config,
