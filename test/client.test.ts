@@ -92,6 +92,15 @@ for (const runtime of RUNTIMES)
       await server.stop();
       server = await startServer({ runtime, port, env: { ...ENV, STORAGE: 'sqlite', DATA_DIR: dataDir } });
     };
+    /** Ann and Bob in a room of their own, both welcomed; what Bob hears is collected. */
+    const annAndBob = async () => {
+      const room = uniqueRoom();
+      const ann = connect({ url: server.baseUrl, room, name: 'ann' });
+      const bob = connect({ url: server.baseUrl, room, name: 'bob' });
+      const bobHeard = heard(bob);
+      await Promise.all([reaches(ann, 'open'), reaches(bob, 'open')]);
+      return { room, ann, bob, bobHeard };
+    };
 
     beforeAll(async () => {
       server = await startServer({ runtime, env: { ...ENV, STORAGE: 'sqlite', DATA_DIR: dataDir } });
@@ -99,11 +108,7 @@ for (const runtime of RUNTIMES)
     afterAll(() => server?.stop());
 
     it('sends, is answered with the stored message, and hears the others', async () => {
-      const room = uniqueRoom();
-      const ann = connect({ url: server.baseUrl, room, name: 'ann' });
-      const bob = connect({ url: server.baseUrl, room, name: 'bob' });
-      const bobHeard = heard(bob);
-      await Promise.all([reaches(ann, 'open'), reaches(bob, 'open')]);
+      const { room, ann, bobHeard } = await annAndBob();
       const stored = await ann.send('hello, bob');
       expect(stored).toMatchObject({ type: 'message', room, text: 'hello, bob', from: ann.me });
       await until(() => bobHeard.length === 1, 'bob hears it');
@@ -112,11 +117,7 @@ for (const runtime of RUNTIMES)
     });
 
     it('delivers a burst over the rate limit whole: every message once and in order, none refused', async () => {
-      const room = uniqueRoom();
-      const ann = connect({ url: server.baseUrl, room, name: 'ann' });
-      const bob = connect({ url: server.baseUrl, room, name: 'bob' });
-      const bobHeard = heard(bob);
-      await Promise.all([reaches(ann, 'open'), reaches(bob, 'open')]);
+      const { ann, bobHeard } = await annAndBob();
       const burst = texts('burst', 40);
       const stored = await within(Promise.all(burst.map((text) => ann.send(text))), 'the burst is stored');
       expect(stored.map((message) => message.text)).toEqual(burst);
@@ -126,13 +127,9 @@ for (const runtime of RUNTIMES)
     });
 
     it('keeps what is sent while the server restarts, and resumes without a reset', async () => {
-      const room = uniqueRoom();
-      const ann = connect({ url: server.baseUrl, room, name: 'ann' });
-      const bob = connect({ url: server.baseUrl, room, name: 'bob' });
-      const bobHeard = heard(bob);
+      const { ann, bob, bobHeard } = await annAndBob();
       const resets: unknown[] = [];
       bob.on('reset', (welcome) => resets.push(welcome));
-      await Promise.all([reaches(ann, 'open'), reaches(bob, 'open')]);
       await ann.send('before');
       const down = reaches(ann, 'reconnecting');
       const stopping = server.stop();
@@ -149,11 +146,7 @@ for (const runtime of RUNTIMES)
     });
 
     it('stores a message exactly once when the server dies before answering it', async () => {
-      const room = uniqueRoom();
-      const ann = connect({ url: server.baseUrl, room, name: 'ann' });
-      const bob = connect({ url: server.baseUrl, room, name: 'bob' });
-      const bobHeard = heard(bob);
-      await Promise.all([reaches(ann, 'open'), reaches(bob, 'open')]);
+      const { ann, bobHeard } = await annAndBob();
       // Sent, and the server killed at once: it may or may not have stored it.
       const sent = ann.send('in flight');
       await server.stop('SIGKILL');

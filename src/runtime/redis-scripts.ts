@@ -45,8 +45,9 @@ end
 
 -- Keeps the room's keys for ttl ms more, or for ever with 0 (the bans key keeps its own
 -- time): whatever members or messages do renews it, so only a room left alone expires.
-local function keep(ttl)
-  for _, key in ipairs({meta, log, members, alive, conns, counts}) do
+-- Without 'keys', all of them.
+local function keep(ttl, keys)
+  for _, key in ipairs(keys or {meta, log, members, alive, conns, counts}) do
     if ttl > 0 then redis.call('PEXPIRE', key, ttl) else redis.call('PERSIST', key) end
   end
 end
@@ -174,7 +175,8 @@ if retention > 0 then
   redis.call('LTRIM', log, -retention, -1)
 end
 redis.call('SPUBLISH', channel, table.concat(events, '\\n'))
-keep(tonumber(ARGV[5]))
+-- The member keys exist only while members do, and their instances' heartbeats renew them.
+keep(tonumber(ARGV[5]), {meta, log})
 return {epoch, last}
 `;
 
