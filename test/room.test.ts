@@ -1,12 +1,12 @@
 // The room's rules, driven directly through the Connection interface: the cases a real
 // client cannot provoke (a socket that throws, a buffer that grows) and the edge cases of
 // resume, which the conformance suite covers over the wire as well.
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Config } from '../src/core/config.ts';
 import { LocalHub } from '../src/core/hub.ts';
 import { MemoryBans, MemoryStore } from '../src/core/store.ts';
 import { Metrics } from '../src/core/metrics.ts';
-import { FLOOD_LIMIT, MAX_BUFFERED_BYTES, Room, type Connection } from '../src/core/room.ts';
+import { FLOOD_LIMIT, MAX_BUFFERED_BYTES, MEMBER_EVENTS_WINDOW_MS, Room, type Connection } from '../src/core/room.ts';
 import type { Member } from '../src/core/protocol.ts';
 
 class RecordingConnection implements Connection {
@@ -47,8 +47,13 @@ function makeRoom(config: Partial<Config> = {}, now = () => 1_000) {
 }
 
 const say = (room: Room, connection: Connection, text: string) => room.receive(connection, JSON.stringify({ type: 'message', text }));
+/** Lets presence and typing held in the current window go out. */
+const windowEnds = () => vi.advanceTimersByTime(MEMBER_EVENTS_WINDOW_MS);
 
 describe('Room', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
   it('closes with 1011 a member whose socket throws, and the others carry on', () => {
     const { room, join } = makeRoom();
     const ann = join('ann');
@@ -56,6 +61,7 @@ describe('Room', () => {
     bob.failing = true;
     say(room, ann, 'hello');
     expect(bob.closedWith).toEqual([1011, 'internal_error']);
+    windowEnds();
     expect(ann.of('presence').at(-1)).toMatchObject({ event: 'leave', member: { name: 'bob' }, count: 1 });
     say(room, ann, 'still here');
     expect(ann.of('message').map((m) => m.seq)).toEqual([1, 2]);
@@ -80,6 +86,7 @@ describe('Room', () => {
     slow.bufferedAmount = MAX_BUFFERED_BYTES + 1;
     say(room, ann, 'hi');
     expect(slow.closedWith).toEqual([1013, 'slow_consumer']);
+    windowEnds();
     // Both others get the message first and the leave after it.
     for (const member of [ann, cat]) {
       expect(member.frames.slice(-2).map((f) => f.type + (f.event ?? ''))).toEqual(['message', 'presenceleave']);
@@ -99,6 +106,7 @@ describe('Room', () => {
     const bob = new RecordingConnection();
     room.join(ann, { name: 'ann' });
     room.join(bob, { name: 'bob' });
+    windowEnds();
     expect(added).toEqual([ann, bob]);
     expect(published.at(-1)).toEqual([expect.objectContaining({ type: 'presence', event: 'join' }), bob]);
     say(room, ann, 'hi');
@@ -107,10 +115,41 @@ describe('Room', () => {
     bob.bufferedAmount = MAX_BUFFERED_BYTES + 1;
     say(room, ann, 'again');
     expect(bob.closedWith).toEqual([1013, 'slow_consumer']);
-    expect(published.at(-1)).toEqual([
-      expect.objectContaining({ type: 'presence', event: 'leave', member: expect.objectContaining({ name: 'bob' }) }),
-      bob,
+    // The leave waited for its window, when bob's socket had left the fan-out by closing.
+    windowEnds();
+    expect(published.at(-1)?.[0]).toMatchObject({ type: 'presence', event: 'leave', member: { name: 'bob' } });
+  });
+
+  it('sends a burst of presence together at the end of its window, or before the next message, in order', () => {
+    const { room, join } = makeRoom({ maxRoomMembers: 10 });
+    const ann = join('ann');
+    const bob = join('bob');
+    // The first event of a quiet room goes out at once; the next ones wait for the window.
+    expect(ann.of('presence').map((p) => p.member.name)).toEqual(['bob']);
+    const cat = join('cat');
+    const dan = join('dan');
+    expect(ann.of('presence')).toHaveLength(1);
+    windowEnds();
+    expect(ann.of('presence').map((p) => [p.member.name, p.count])).toEqual([
+      ['bob', 2],
+      ['cat', 3],
+      ['dan', 4],
     ]);
+    // Joined while cat's join was held: dan's welcome has cat already, and nothing comes twice.
+    expect(dan.frames.map((f) => f.type)).toEqual(['welcome']);
+    expect(dan.frames[0].members.map((m: Member) => m.name)).toEqual(['ann', 'bob', 'cat', 'dan']);
+    expect(cat.of('presence').map((p) => p.member.name)).toEqual(['dan']);
+
+    // The window stayed open: a leave and a typing wait, and a message takes them along first.
+    room.leave(bob, 1000);
+    room.receive(cat, '{"type":"typing","active":true}');
+    say(room, dan, 'hi');
+    expect(ann.frames.slice(-3).map((f) => f.type + (f.event ?? ''))).toEqual(['presenceleave', 'typing', 'message']);
+    // A window with nothing held closes; the next presence goes out at once.
+    windowEnds();
+    windowEnds();
+    room.leave(cat, 1000);
+    expect(ann.frames.at(-1)).toMatchObject({ type: 'presence', event: 'leave', member: { name: 'cat' } });
   });
 
   it('remembers identity on the socket at join and rename, and restores silently', () => {
@@ -177,6 +216,7 @@ describe('Room', () => {
     const late = join();
     expect(late.closedWith).toEqual([1013, 'room_full']);
     expect(late.frames).toEqual([]);
+    windowEnds();
     expect(members[0]!.of('presence')).toHaveLength(2);
     expect(room.size).toBe(3);
   });
