@@ -82,7 +82,15 @@ class BunSocketConnection implements BunConnection {
   }
 }
 
-const toConnection = (context: WSContext): BunConnection => new BunSocketConnection(context.raw as Socket);
+/**
+ * Hono's helper keeps the request's URL in each socket's data and parses it again for every
+ * event; nothing here reads it, so the socket lets it go once open.
+ */
+const toConnection = (context: WSContext): BunConnection => {
+  const ws = context.raw as Socket;
+  (ws.data as Partial<BunWebSocketData>).url = undefined;
+  return new BunSocketConnection(ws);
+};
 
 const app = createProcessApp({
   config,
