@@ -145,8 +145,7 @@ describe('Room', () => {
     room.receive(cat, '{"type":"typing","active":true}');
     say(room, dan, 'hi');
     expect(ann.frames.slice(-3).map((f) => f.type + (f.event ?? ''))).toEqual(['presenceleave', 'typing', 'message']);
-    // A window with nothing held closes; the next presence goes out at once.
-    windowEnds();
+    // A window that ends with nothing held closes; the next presence goes out at once.
     windowEnds();
     room.leave(cat, 1000);
     expect(ann.frames.at(-1)).toMatchObject({ type: 'presence', event: 'leave', member: { name: 'cat' } });
