@@ -339,6 +339,8 @@ export class Room implements HubListener {
    * get the room as it is now.
    */
   reset(): void {
+    // Held events belong to what was lost, and their order to the room as it was.
+    this.held = [];
     this.closeAll(Close.serviceRestart, 'storage_lost', (state) => state.pending === undefined);
   }
 
