@@ -2,9 +2,10 @@
 // project of its own (examples/embed) from the npm cache, that mounts the server into its
 // own Hono app and chats through the client; and the repository started for production,
 // without a devDependency, under `npm start`, which passes SIGTERM on to the server.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,10 +69,14 @@ describe('the package', { timeout: 240_000 }, () => {
       expect(await (await fetch(`${server.baseUrl}/hello`)).text()).toBe('hello from the app around the chat');
       expect(await (await fetch(`${server.baseUrl}/`)).text()).toContain('<title>');
       const watcher = await TestClient.join(`ws://127.0.0.1:${server.port}/ws/lobby?name=watcher`);
-      const output = execFileSync(process.execPath, [join(project, 'chat.js'), server.baseUrl, 'lobby', 'from the example'], {
-        encoding: 'utf8',
-      });
-      const stored = JSON.parse(output);
+      // Not execFileSync: the watcher answers the server's pings (every 300 ms here) meanwhile.
+      const { stdout } = await promisify(execFile)(process.execPath, [
+        join(project, 'chat.js'),
+        server.baseUrl,
+        'lobby',
+        'from the example',
+      ]);
+      const stored = JSON.parse(stdout);
       expect(stored).toMatchObject({ type: 'message', room: 'lobby', text: 'from the example', from: { name: 'script' } });
       expect(await watcher.next('message')).toEqual(stored);
       await watcher.close();

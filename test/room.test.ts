@@ -248,6 +248,27 @@ describe('Room', () => {
     expect(room.size).toBe(3);
   });
 
+  it('counts a member with several connections as one place, until its last one leaves', () => {
+    const { room, join } = makeRoom();
+    const kim = { member: { id: 'kim', name: 'Kim' } };
+    const tabs = [join(undefined, kim), join(undefined, kim)];
+    const bob = join('bob');
+    const cat = join('cat');
+    // Full with three members on four connections: a third tab still gets in, a fourth member not.
+    const third = join(undefined, kim);
+    expect(third.closedWith).toBeUndefined();
+    expect(join('dan').closedWith).toEqual([1013, 'room_full']);
+    for (const tab of [...tabs, third]) {
+      room.leave(tab, 1000);
+      expect(join('eve').closedWith).toEqual(tab === third ? undefined : [1013, 'room_full']);
+    }
+    windowEnds();
+    const left = bob.of('presence').filter((event) => event.event === 'leave');
+    expect(left).toEqual([expect.objectContaining({ member: { id: 'kim', name: 'Kim' }, count: 2 })]);
+    say(room, cat, 'hi');
+    expect(bob.of('message')).toHaveLength(1);
+  });
+
   it('resumes only within the same epoch and the retained history', () => {
     const { room, hub, join } = makeRoom();
     const ann = join('ann');

@@ -34,6 +34,7 @@ export type Upgrade = (c: Context, events: WSEvents) => Promise<Response>;
  * that socket's events, so the room always sees the same Connection.
  */
 export function localRooms(registry: RoomRegistry, upgrade: Upgrade, toConnection: (ws: WSContext) => Connection): RoomBackend {
+  const joining: Joining = { registry, toConnection };
   return {
     info: async (name) => (await registry.find(name))?.info(),
     messages: async (name, query) => (await registry.find(name))?.messages(query),
@@ -44,47 +45,67 @@ export function localRooms(registry: RoomRegistry, upgrade: Upgrade, toConnectio
     connect: async (c, name, join, lease) => {
       const bannedUntil = join.member && (await registry.bannedUntil(name, join.member.id));
       if (bannedUntil !== undefined) return banned(bannedUntil);
-      return upgrade(c, socketEvents(registry, toConnection, name, join, lease));
+      return upgrade(c, new SocketSession(joining, name, join, lease));
     },
   };
 }
 
+/** What every socket of the process needs to join its room, shared by all of them. */
+interface Joining {
+  registry: RoomRegistry;
+  toConnection: (ws: WSContext) => Connection;
+}
+
 /**
- * The socket's events, made outside connect(): closures made inside an async function may
- * keep its whole scope, the request's context included, for as long as the socket is open
- * (JavaScriptCore does, which cost Bun 2.5 KiB per idle connection).
+ * One socket's events, as methods of one object: an idle connection keeps this object and
+ * no closures. Hono's helpers call them as methods of the events they were given (`this` is
+ * the session), on Node, Deno and Bun alike. Closures made inside connect() would be worse
+ * still: an async function's closures may keep its whole scope, the request's context
+ * included, for as long as the socket is open (JavaScriptCore does, which once cost Bun
+ * 2.5 KiB per idle connection).
  */
-function socketEvents(
-  registry: RoomRegistry,
-  toConnection: (ws: WSContext) => Connection,
-  name: string,
-  join: JoinRequest,
-  lease: Lease | undefined,
-): WSEvents {
-  let room: Room | undefined;
-  let connection: Connection;
-  let cancelExpiry: (() => void) | undefined;
-  return {
-    onOpen: (_event, ws) => {
-      lease?.opened();
-      connection = toConnection(ws);
-      try {
-        // Looked up on open, not on request: the room may have been let go meanwhile.
-        const candidate = registry.get(name);
-        if (candidate.join(connection, join)) room = candidate;
-        const expiresAt = join.member?.expiresAt;
-        if (room && expiresAt !== undefined) cancelExpiry = closeWhenExpired(connection, expiresAt);
-      } catch (error) {
-        // Storage that fails (a full disk, say) costs this connection, not the process.
-        logEvent('ws_fault', { room: name, error: String(error) });
-        connection.close(Close.internalError, 'internal_error');
-      }
-    },
-    onMessage: (event) => room?.receive(connection, event.data as string | ArrayBuffer),
-    onClose: (event) => {
-      cancelExpiry?.();
-      lease?.release();
-      room?.leave(connection, event.code);
-    },
-  };
+class SocketSession implements WSEvents {
+  private readonly joining: Joining;
+  private readonly lease: Lease | undefined;
+  /** What the upgrade asked for, until the socket opens and joins. */
+  private opening: { name: string; join: JoinRequest } | undefined;
+  private room: Room | undefined;
+  private connection: Connection | undefined;
+  private cancelExpiry: (() => void) | undefined;
+
+  constructor(joining: Joining, name: string, join: JoinRequest, lease: Lease | undefined) {
+    this.joining = joining;
+    this.lease = lease;
+    this.opening = { name, join };
+  }
+
+  onOpen(_event: Event, ws: WSContext): void {
+    if (!this.opening) return;
+    const { name, join } = this.opening;
+    this.opening = undefined;
+    this.lease?.opened();
+    const connection = this.joining.toConnection(ws);
+    this.connection = connection;
+    try {
+      // Looked up on open, not on request: the room may have been let go meanwhile.
+      const candidate = this.joining.registry.get(name);
+      if (candidate.join(connection, join)) this.room = candidate;
+      const expiresAt = join.member?.expiresAt;
+      if (this.room && expiresAt !== undefined) this.cancelExpiry = closeWhenExpired(connection, expiresAt);
+    } catch (error) {
+      // Storage that fails (a full disk, say) costs this connection, not the process.
+      logEvent('ws_fault', { room: name, error: String(error) });
+      connection.close(Close.internalError, 'internal_error');
+    }
+  }
+
+  onMessage(event: MessageEvent): void {
+    if (this.room && this.connection) this.room.receive(this.connection, event.data as string | ArrayBuffer);
+  }
+
+  onClose(event: CloseEvent): void {
+    this.cancelExpiry?.();
+    this.lease?.release();
+    if (this.room && this.connection) this.room.leave(this.connection, event.code);
+  }
 }

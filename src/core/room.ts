@@ -46,8 +46,8 @@ export interface Fanout {
   add(connection: Connection): void;
   /**
    * Sends `payload` as a text frame to every added connection that is still open, but
-   * `except` (which may already be closed: a leave is announced after the close), in the
-   * same order as each connection's own `send`s. A closed connection drops out by itself.
+   * `except`, in the same order as each connection's own `send`s. A connection drops out
+   * by itself as soon as it is closed (on either side).
    */
   publish(payload: string | Uint8Array, except?: Connection): void;
 }
@@ -154,12 +154,15 @@ export class Room implements HubListener {
   private readonly clientBudgets: ClientBuckets | undefined;
   private readonly onEmpty: (room: Room) => void;
   private readonly now: () => number;
-  private readonly members = new Map<Connection, MemberState>();
   /**
-   * Each member's connections here by member id: a member with a token is one member
-   * however many connections (tabs) it has, and events about it skip all of them.
+   * Every connection here, with its member. A member with a token is one member however
+   * many connections (tabs) it has; those are found by going through this map, since a
+   * map of their own costs each idle connection about 100 bytes, and each join or leave
+   * goes to every member anyway.
    */
-  private readonly connectionsOf = new Map<string, Set<Connection>>();
+  private readonly members = new Map<Connection, MemberState>();
+  /** How many members (not connections) are here. */
+  private memberCount = 0;
   /** Members whose `after` is set. */
   private catchingUp = 0;
   /** Presence and typing waiting for the end of the window (see MEMBER_EVENTS_WINDOW_MS). */
@@ -185,7 +188,7 @@ export class Room implements HubListener {
   }
 
   get isFull(): boolean {
-    return this.connectionsOf.size >= this.config.maxRoomMembers;
+    return this.memberCount >= this.config.maxRoomMembers;
   }
 
   /**
@@ -195,7 +198,7 @@ export class Room implements HubListener {
    */
   join(connection: Connection, request: JoinRequest): Member | undefined {
     // Another connection of a member that is here takes no place of its own.
-    if (this.isFull && !(request.member && this.connectionsOf.has(request.member.id))) {
+    if (this.isFull && !(request.member && this.isHere(request.member.id))) {
       closeQuietly(connection, Close.tryAgainLater, 'room_full');
       return undefined;
     }
@@ -288,11 +291,33 @@ export class Room implements HubListener {
       fixedName: grants.fixedName ?? false,
       role: grants.role,
     };
+    if (!this.isHere(member.id)) this.memberCount += 1;
     this.members.set(connection, state);
-    const connections = this.connectionsOf.get(member.id);
-    if (connections) connections.add(connection);
-    else this.connectionsOf.set(member.id, new Set([connection]));
     return state;
+  }
+
+  private isHere(id: string): boolean {
+    for (const state of this.members.values()) if (state.member.id === id) return true;
+    return false;
+  }
+
+  /** Whether anyone is here but member `id` (anyone at all when it is undefined). */
+  private isHereBesides(id: string | undefined): boolean {
+    if (id === undefined) return this.members.size > 0;
+    for (const state of this.members.values()) if (state.member.id !== id) return true;
+    return false;
+  }
+
+  private connectionsOf(id: string): Connection[] {
+    const found: Connection[] = [];
+    for (const [connection, state] of this.members) if (state.member.id === id) found.push(connection);
+    return found;
+  }
+
+  /** Counts out a connection that has just been deleted from `members`. */
+  private forget(state: MemberState): void {
+    if (state.after !== undefined) this.catchingUp -= 1;
+    if (!this.isHere(state.member.id)) this.memberCount -= 1;
   }
 
   /** The member behind a connection, if it is in this room. */
@@ -317,11 +342,9 @@ export class Room implements HubListener {
     const state = this.members.get(connection);
     if (!state) return;
     this.members.delete(connection);
-    if (state.after !== undefined) this.catchingUp -= 1;
+    this.forget(state);
     this.logClose(state, code);
-    // The leave is about this connection, which a fan-out must skip even though it is closed.
     this.hub.leave(state.member);
-    this.forgetConnection(state.member.id, connection);
     if (this.members.size === 0) this.onEmpty(this);
   }
 
@@ -348,8 +371,7 @@ export class Room implements HubListener {
     const states = [...this.members].filter(([, state]) => which(state));
     for (const [connection, state] of states) {
       this.members.delete(connection);
-      this.forgetConnection(state.member.id, connection);
-      if (state.after !== undefined) this.catchingUp -= 1;
+      this.forget(state);
     }
     for (const [connection, state] of states) {
       closeQuietly(connection, code, reason);
@@ -357,12 +379,6 @@ export class Room implements HubListener {
       this.hub.leave(state.member);
     }
     if (states.length > 0 && this.members.size === 0) this.onEmpty(this);
-  }
-
-  private forgetConnection(memberId: string, connection: Connection): void {
-    const connections = this.connectionsOf.get(memberId);
-    connections?.delete(connection);
-    if (connections?.size === 0) this.connectionsOf.delete(memberId);
   }
 
   private logClose(state: MemberState, code: number) {
@@ -502,10 +518,10 @@ export class Room implements HubListener {
     }
     const renamed = { id: state.member.id, name: name.data };
     // Every connection of the member carries the new name.
-    for (const own of this.connectionsOf.get(renamed.id) ?? [connection]) {
-      const ownState = this.members.get(own);
-      if (ownState) ownState.member = renamed;
-      own.remember?.(renamed, { fixedName: false, role: ownState?.role });
+    for (const [own, ownState] of this.members) {
+      if (ownState.member.id !== renamed.id) continue;
+      ownState.member = renamed;
+      own.remember?.(renamed, { fixedName: false, role: ownState.role });
     }
     this.hub.rename(renamed);
   }
@@ -536,7 +552,7 @@ export class Room implements HubListener {
         return;
       }
       // An event that reaches nobody (the first member's join) costs nothing to send.
-      if (this.members.size > (this.connectionsOf.get(event.about)?.size ?? 0)) {
+      if (this.isHereBesides(event.about)) {
         this.window = setTimeout(this.windowEnds, MEMBER_EVENTS_WINDOW_MS);
       }
     } else if (this.held.length > 0) {
@@ -559,17 +575,23 @@ export class Room implements HubListener {
 
   /** One event to every member here but the one it is about, encoded once for all of them. */
   private fanOut(event: RoomEvent): void {
-    // Nobody here (a fan-out may still reach sockets that are closing: not for this).
-    if (this.members.size === 0) return;
+    const about = event.about;
+    // Nobody to tell (a fan-out may still reach sockets that are closing: not for this).
+    if (!this.isHereBesides(about)) return;
     if (this.catchingUp > 0) this.catchUp(event.order);
     const payload = this.encode(event.frame);
-    const except = event.about === undefined ? undefined : this.connectionsOf.get(event.about);
-    // A fan-out skips one connection; a member with several here gets sends of its own.
-    const fanout = except && except.size > 1 ? undefined : this.fanout;
-    fanout?.publish(payload, except?.values().next().value);
+    let fanout = this.fanout;
+    if (fanout && about !== undefined) {
+      // A fan-out skips one connection; a member with several here gets sends of its own.
+      const except = this.connectionsOf(about);
+      if (except.length > 1) fanout = undefined;
+      else fanout.publish(payload, except[0]);
+    } else {
+      fanout?.publish(payload);
+    }
     let dropped: [Connection, number, string][] | undefined;
     for (const [connection, state] of this.members) {
-      if (except?.has(connection) || state.after !== undefined) continue;
+      if (state.member.id === about || state.after !== undefined) continue;
       if (state.pending) {
         state.pending.push(event);
         continue;
@@ -587,7 +609,7 @@ export class Room implements HubListener {
 
   /** HubListener: a moderator kicked the member. */
   expel(member: string): void {
-    for (const connection of [...(this.connectionsOf.get(member) ?? [])]) {
+    for (const connection of this.connectionsOf(member)) {
       this.remove(connection, Close.policyViolation, 'kicked');
     }
   }
