@@ -591,7 +591,7 @@ export class Room implements HubListener {
     }
     let dropped: [Connection, number, string][] | undefined;
     for (const [connection, state] of this.members) {
-      if (state.member.id === about || state.after !== undefined) continue;
+      if (state.after !== undefined || (about !== undefined && state.member.id === about)) continue;
       if (state.pending) {
         state.pending.push(event);
         continue;
