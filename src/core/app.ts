@@ -274,8 +274,8 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
 
 /**
  * A string of its own. A query parameter is cut from the request's URL, and engines keep
- * such a cut as a view of the whole URL (JavaScriptCore even a short one; V8 from 13 characters on),
- * which a member's name would keep alive for as long as the member is connected.
+ * such a cut as a view of the whole URL (JavaScriptCore even a short one, V8 from 13
+ * characters on), which a member's name would keep alive while the member is connected.
  */
 function ownCopy(text: string): string {
   return [...text].join('');

@@ -58,8 +58,8 @@ interface Joining {
 
 /**
  * One socket's events, as methods of one object: an idle connection keeps this object and
- * no closures. Hono's helpers call them as methods of the events they were given (`this` is
- * the session), on Node, Deno and Bun alike. Closures made inside connect() would be worse
+ * no closures. Every runtime's Hono helper calls them as methods of the events it was
+ * given, so `this` is the session. Closures made inside connect() would be worse
  * still: an async function's closures may keep its whole scope, the request's context
  * included, for as long as the socket is open (JavaScriptCore does, which once cost Bun
  * 2.5 KiB per idle connection).
