@@ -88,6 +88,32 @@ for (const runtime of RUNTIMES)
       await watcher.close();
     });
 
+    it('gives a member one place in a full room, however many tabs it opens, until its last one leaves', async () => {
+      const small = await startServer({ runtime, env: { STORAGE: 'memory', AUTH_SECRET: SECRET, MAX_ROOM_MEMBERS: '2' } });
+      const url = (token: string) => small.wsUrl(`/ws/team?token=${token}`);
+      const refusedAsFull = async (token: string) => {
+        const client = await TestClient.open(url(token));
+        return client.closed;
+      };
+      try {
+        const [ann, bob, cat] = await Promise.all(['ann-full', 'bob-full', 'cat-full'].map((sub) => mint({ sub })));
+        const tabs = [await TestClient.join(url(ann!)), await TestClient.join(url(ann!))];
+        const watcher = await TestClient.join(url(bob!));
+        const third = await TestClient.join(url(ann!));
+        expect(third.welcome.members).toHaveLength(2);
+        expect(await refusedAsFull(cat!)).toEqual({ code: 1013, reason: 'room_full' });
+        for (const tab of tabs) await tab.close();
+        expect(await refusedAsFull(cat!)).toEqual({ code: 1013, reason: 'room_full' });
+        await third.close();
+        expect(await watcher.next('presence')).toMatchObject({ event: 'leave', member: third.welcome.you, count: 1 });
+        const late = await TestClient.join(url(cat!));
+        expect(late.welcome.members).toEqual([watcher.welcome.you, late.welcome.you]);
+        await Promise.all([watcher.close(), late.close()]);
+      } finally {
+        await small.stop();
+      }
+    });
+
     it('fixes the name the token gives: rename is refused as forbidden', async () => {
       const kim = await TestClient.join(wsUrl('team', `?name=someone&token=${await mint({ sub: 'kim', name: 'Kim' })}`));
       expect(kim.welcome.you.name).toBe('Kim');

@@ -187,8 +187,13 @@ export class Room implements HubListener {
     return this.members.size;
   }
 
-  get isFull(): boolean {
-    return this.memberCount >= this.config.maxRoomMembers;
+  /**
+   * Whether join() takes this request in: a room that is full still takes another
+   * connection of a member who is here, which takes no place of its own.
+   */
+  admits(request: JoinRequest): boolean {
+    if (this.memberCount < this.config.maxRoomMembers) return true;
+    return request.member !== undefined && this.isHere(request.member.id);
   }
 
   /**
@@ -197,8 +202,7 @@ export class Room implements HubListener {
    * another process the welcome follows later (or a close, when the hub refuses).
    */
   join(connection: Connection, request: JoinRequest): Member | undefined {
-    // Another connection of a member that is here takes no place of its own.
-    if (this.isFull && !(request.member && this.isHere(request.member.id))) {
+    if (!this.admits(request)) {
       closeQuietly(connection, Close.tryAgainLater, 'room_full');
       return undefined;
     }

@@ -221,9 +221,10 @@ export class RoomObject {
     // acceptWebSocket, not accept(): the object may hibernate while the socket stays open.
     // Except for a socket that join() is about to close as room_full: closed right after
     // acceptWebSocket, its close completes only when the object next goes idle (~10 s,
-    // under wrangler dev), while a plainly accepted one closes at once.
-    if (room.isFull) server.accept();
-    else this.ctx.acceptWebSocket(server);
+    // under wrangler dev), while a plainly accepted one closes at once. A plainly accepted
+    // socket that stayed would never reach webSocketClose, so the rule is join()'s own.
+    if (room.admits(join)) this.ctx.acceptWebSocket(server);
+    else server.accept();
     const expiresAt = join.member?.expiresAt;
     server.serializeAttachment({ joinedAt: Date.now(), client: join.client, expiresAt } satisfies Attachment);
     room.join(this.connectionOf(server), join);
