@@ -12,6 +12,16 @@ import { freePort, startServer } from './support/server.ts';
 
 type Server = Awaited<ReturnType<typeof startServer>>;
 
+// What the tests put into a page's window themselves.
+declare global {
+  interface Window {
+    /** Every text an element took since recordChanges, by its selector. */
+    recordedChanges?: Record<string, string[]>;
+    /** axe-core, once a test has added its script to the page. */
+    axe?: { run(context: Document): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> };
+  }
+}
+
 const CHROMIUM_ARGS = [
   '--no-sandbox',
   '--disable-gpu',
@@ -127,7 +137,8 @@ async function recordChanges(page: Page, selector: string): Promise<void> {
   await page.evaluate((sel) => {
     const element = document.querySelector(sel)!;
     const seen: string[] = [];
-    (window as unknown as Record<string, string[]>)[`changes:${sel}`] = seen;
+    window.recordedChanges ??= {};
+    window.recordedChanges[sel] = seen;
     new MutationObserver(() => seen.push(element.textContent ?? '')).observe(element, {
       childList: true,
       characterData: true,
@@ -137,7 +148,7 @@ async function recordChanges(page: Page, selector: string): Promise<void> {
 }
 
 async function changesOf(page: Page, selector: string): Promise<string[]> {
-  return page.evaluate((sel) => (window as unknown as Record<string, string[]>)[`changes:${sel}`]!, selector);
+  return page.evaluate((sel) => window.recordedChanges?.[sel] ?? [], selector);
 }
 
 /** The list top to bottom: each message's text, and GAP where a divider is. */
@@ -908,7 +919,7 @@ test('at phone width the header is one compact row, and a reconnect is announced
     // Wait for a countdown of a few seconds to run (the backoff is random, and grows).
     await page.waitForFunction(
       () => {
-        const shown = (window as unknown as Record<string, string[]>)['changes:#countdown']!;
+        const shown = window.recordedChanges?.['#countdown'] ?? [];
         return shown.some((text) => /in [2-9]s/.test(text)) && shown.filter(Boolean).length >= 3;
       },
       undefined,
@@ -950,9 +961,7 @@ test('at phone width the header is one compact row, and a reconnect is announced
 /** Serious and critical axe-core violations on the page, each with where it is. */
 async function seriousViolations(page: Page): Promise<string[]> {
   return page.evaluate(async () => {
-    type Result = { violations: { id: string; impact: string; nodes: { target: string[] }[] }[] };
-    const { axe } = window as unknown as { axe: { run: (context: Document) => Promise<Result> } };
-    const { violations } = await axe.run(document);
+    const { violations } = await window.axe!.run(document);
     return violations
       .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
       .flatMap((violation) => violation.nodes.map((node) => `${violation.id}: ${node.target.join(' ')}`));

@@ -804,7 +804,7 @@ export function describeConformance(target: RuntimeName | 'cluster', storage: St
           await bob.next((f) => f.type === 'presence' && f.event === 'join');
           // Written by hand: ws refuses to send such a code. Masked with a zero key.
           const frame = Buffer.from([0x88, 0x82, 0, 0, 0, 0, code >> 8, code & 0xff]);
-          (ann.socket as unknown as { _socket: { write(data: Buffer): void } })._socket.write(frame);
+          ann.tcp.write(frame);
           expect(await bob.next((f) => f.type === 'presence' && f.event === 'leave')).toMatchObject({
             member: ann.welcome.you,
           });
@@ -830,7 +830,7 @@ export function describeConformance(target: RuntimeName | 'cluster', storage: St
         const room = uniqueRoom();
         const ann = await join(room);
         const bob = await join(room);
-        (ann.socket as unknown as { _socket: { destroy(): void } })._socket.destroy();
+        ann.tcp.destroy();
         expect(await bob.next('presence')).toMatchObject({ event: 'leave', member: ann.welcome.you });
         await expectServing();
       });
@@ -929,7 +929,7 @@ export function describeConformance(target: RuntimeName | 'cluster', storage: St
             const readers = [await join(room, 'name=reader1', bulk), await join(room, 'name=reader2', bulk)];
             const sender = await join(room, 'name=sender', bulk);
             for (const member of [...slow, ...readers]) await member.next((f) => f.type === 'presence' && f.member.name === 'sender');
-            const paused = slow.map((client) => (client.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket);
+            const paused = slow.map((client) => client.tcp);
             for (const socket of paused) socket.pause();
             const text = 'x'.repeat(50_000);
             const slowLeft = () =>

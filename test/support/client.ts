@@ -1,5 +1,6 @@
 // A real `ws` client for tests: it records every frame and lets a test await the next
 // frame of a kind, the close, or the HTTP answer that refused the upgrade.
+import type { Socket } from 'node:net';
 import WebSocket, { type ClientOptions } from 'ws';
 
 export type Frame = { type: string; [field: string]: any };
@@ -25,9 +26,11 @@ export class TestClient {
   private readonly waiters = new Set<() => void>();
 
   readonly socket: WebSocket;
+  private upgradedOn: Socket | undefined;
 
   private constructor(socket: WebSocket) {
     this.socket = socket;
+    socket.once('upgrade', (response) => (this.upgradedOn = response.socket));
     this.closed = new Promise((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
     socket.on('message', (data, isBinary) => {
       this.frames.push(isBinary ? { type: '<binary>' } : JSON.parse(data.toString()));
@@ -72,6 +75,15 @@ export class TestClient {
       });
       socket.once('error', () => {});
     });
+  }
+
+  /**
+   * The TCP connection under the WebSocket: for bytes that `ws` refuses to send, a reset,
+   * or a reader that stops reading.
+   */
+  get tcp(): Socket {
+    if (!this.upgradedOn) throw new Error('not upgraded yet');
+    return this.upgradedOn;
   }
 
   get welcome(): Frame {
