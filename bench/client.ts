@@ -100,8 +100,16 @@ export interface Result {
    */
   otherCpuShare?: number;
   rssBeforeKiB?: number;
+  /** Idle mode: RSS once the first half of the rooms has filled. */
+  rssHalfwayKiB?: number;
   rssAfterKiB?: number;
   kibPerConnection?: number;
+  /**
+   * Idle mode: what the second half of the rooms added, per connection. Costs paid once (a
+   * young generation that has grown to its size, allocator pages) are in the first half,
+   * so this is closer to what each further connection costs.
+   */
+  kibPerAddedConnection?: number;
   /** Connections the server closed, or that failed, during the run. */
   dropped: number;
   /** Error frames received. */
@@ -460,18 +468,21 @@ class Conn {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function connectAll(run: Run): Promise<void> {
-  const { rooms, members } = run.job;
+/** Connects the members of rooms `from` to `to` (by default all of them). */
+async function connectAll(run: Run, from = 0, to = run.job.rooms): Promise<void> {
+  const { members } = run.job;
   const concurrency = run.job.connectConcurrency ?? 128;
+  const connecting: Conn[] = [];
   for (let member = 0; member < members; member++) {
-    for (let room = 0; room < rooms; room++) run.connections.push(new Conn(run, room, member));
+    for (let room = from; room < to; room++) connecting.push(new Conn(run, room, member));
   }
+  run.connections.push(...connecting);
   // Members join round-robin across rooms, so no room fills long before the others.
   let next = 0;
   let failure: Error | undefined;
   const worker = async () => {
-    while (next < run.connections.length && !failure) {
-      const conn = run.connections[next++]!;
+    while (next < connecting.length && !failure) {
+      const conn = connecting[next++]!;
       try {
         await conn.open();
       } catch (error) {
@@ -482,7 +493,7 @@ async function connectAll(run: Run): Promise<void> {
   const timeoutMs = run.job.connectTimeoutMs ?? 120_000;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`connecting ${run.connections.length} members took over ${timeoutMs} ms`)), timeoutMs);
+    timer = setTimeout(() => reject(new Error(`connecting ${connecting.length} members took over ${timeoutMs} ms`)), timeoutMs);
   });
   try {
     await Promise.race([Promise.all(Array.from({ length: concurrency }, worker)), timeout]);
@@ -534,22 +545,12 @@ export async function runJob(job: Job): Promise<Result> {
   run.roomAcks = Array.from({ length: job.rooms }, () => new Map());
   const pids = job.serverPids ?? [];
   try {
-    const rssBefore = job.mode === 'idle' ? sumOver(pids, readProcRss) : undefined;
+    if (job.mode === 'idle') return await measureIdle(run, pids, job.settleMs ?? 1000);
     const connectStart = performance.now();
     await connectAll(run);
     const connectMs = performance.now() - connectStart;
-    const lastFrame = await waitQuiet(run, job.mode === 'idle' ? (job.settleMs ?? 1000) : 150, 60_000);
+    const lastFrame = await waitQuiet(run, 150, 60_000);
     const fillMs = lastFrame - connectStart;
-
-    if (job.mode === 'idle') {
-      const rssAfter = sumOver(pids, readProcRss);
-      return {
-        ...emptyResult(run, connectMs, fillMs),
-        rssBeforeKiB: rssBefore,
-        rssAfterKiB: rssAfter,
-        kibPerConnection: rssBefore !== undefined && rssAfter !== undefined ? (rssAfter - rssBefore) / run.connections.length : undefined,
-      };
-    }
 
     const senders = run.connections.filter((conn) => conn.senderId >= 0);
     run.sending = true;
@@ -619,6 +620,36 @@ function sumOver(pids: number[], read: (pid: number) => number | undefined): num
     total += value;
   }
   return pids.length ? total : undefined;
+}
+
+/**
+ * The server's RSS before the first connection, once the first half of the rooms has filled
+ * and the frames have stopped for `settleMs`, and the same after the second half.
+ */
+async function measureIdle(run: Run, pids: number[], settleMs: number): Promise<Result> {
+  const half = Math.ceil(run.job.rooms / 2);
+  const rssBefore = sumOver(pids, readProcRss);
+  const connectStart = performance.now();
+  await connectAll(run, 0, half);
+  let connectMs = performance.now() - connectStart;
+  await waitQuiet(run, settleMs, 60_000);
+  const rssHalfway = sumOver(pids, readProcRss);
+  const firstHalf = run.connections.length;
+  const secondStart = performance.now();
+  await connectAll(run, half);
+  connectMs += performance.now() - secondStart;
+  const lastFrame = await waitQuiet(run, settleMs, 60_000);
+  const rssAfter = sumOver(pids, readProcRss);
+  const perConnection = (from: number | undefined, to: number | undefined, connections: number) =>
+    from !== undefined && to !== undefined && connections > 0 ? (to - from) / connections : undefined;
+  return {
+    ...emptyResult(run, connectMs, lastFrame - connectStart),
+    rssBeforeKiB: rssBefore,
+    rssHalfwayKiB: rssHalfway,
+    rssAfterKiB: rssAfter,
+    kibPerConnection: perConnection(rssBefore, rssAfter, run.connections.length),
+    kibPerAddedConnection: perConnection(rssHalfway, rssAfter, run.connections.length - firstHalf),
+  };
 }
 
 function emptyResult(run: Run, connectMs: number, fillMs: number): Result {

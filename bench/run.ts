@@ -415,8 +415,10 @@ async function main(): Promise<void> {
           const result = await client.run({ ...shapeJob(shape, server, 'idle'), settleMs: 1000 });
           row.result = result;
           log(
-            `  ${def.id.padEnd(14)} ${(result.kibPerConnection ?? NaN).toFixed(2)} KiB/connection ` +
-              `(RSS ${((result.rssBeforeKiB ?? 0) / 1024).toFixed(1)} → ${((result.rssAfterKiB ?? 0) / 1024).toFixed(1)} MiB, ` +
+            `  ${def.id.padEnd(14)} ${(result.kibPerConnection ?? NaN).toFixed(2)} KiB/connection, ` +
+              `${(result.kibPerAddedConnection ?? NaN).toFixed(2)} per added one ` +
+              `(RSS ${((result.rssBeforeKiB ?? 0) / 1024).toFixed(1)} → ${((result.rssHalfwayKiB ?? 0) / 1024).toFixed(1)} → ` +
+              `${((result.rssAfterKiB ?? 0) / 1024).toFixed(1)} MiB, ` +
               `connected in ${(result.connectMs / 1000).toFixed(1)} s)`,
           );
         } catch (error) {
